@@ -1,0 +1,22 @@
+"""The editor interface: anything with this `edit()` can drive the Iterative Dataset Update."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+@runtime_checkable
+class Editor(Protocol):
+    """Edits one training view.
+
+    `render` is the NeRF's current render of the view and `original` the unedited photo, both
+    `[H, W, 3]` float tensors in [0, 1] on any device. Returns the edited view, `[H, W, 3]` in [0, 1],
+    same size and device as `render`. `view_index` identifies the training view (IP2P ignores it; the
+    benchmark's reference editor uses it to look up the edited scene).
+    """
+
+    def edit(
+        self, render: torch.Tensor, original: torch.Tensor, instruction: str, *, view_index: int
+    ) -> torch.Tensor: ...

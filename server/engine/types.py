@@ -1,0 +1,107 @@
+"""Plain data that crosses the engine's boundary (no nerfstudio types leak out of the engine)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Phase = Literal["base", "edit", "done"]
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """A pinhole camera in the scene's own world frame (OpenGL axes: looks down -Z, +Y up)."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+    camera_to_world: np.ndarray  # [4, 4] (or [3, 4]) float
+
+    @classmethod
+    def from_wire(cls, camera: Mapping[str, Any]) -> CameraSpec:
+        """From the transforms.json form `{"fl_x", "fl_y", "cx", "cy", "w", "h", "transform_matrix"}`."""
+        return cls(
+            fx=float(camera["fl_x"]),
+            fy=float(camera["fl_y"]),
+            cx=float(camera["cx"]),
+            cy=float(camera["cy"]),
+            width=int(camera["w"]),
+            height=int(camera["h"]),
+            camera_to_world=np.asarray(camera["transform_matrix"], dtype=np.float64),
+        )
+
+    def resized(self, width: int, height: int) -> CameraSpec:
+        """The same view at another resolution (intrinsics scaled per axis)."""
+        sx, sy = width / self.width, height / self.height
+        return CameraSpec(
+            self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, width, height, self.camera_to_world
+        )
+
+
+@dataclass
+class RenderResult:
+    """A render of the NeRF; `depth` is z-depth along the camera's -Z axis, in scene units."""
+
+    rgb: np.ndarray  # [H, W, 3] float32 in [0, 1]
+    depth: np.ndarray  # [H, W] float32
+    accumulation: np.ndarray  # [H, W] float32 in [0, 1]
+
+
+@dataclass(frozen=True)
+class EditParams:
+    """Everything a user can set for one edit job (the defaults are the original in2n's)."""
+
+    instruction: str
+    tier: str = "in2n"
+    guidance_scale: float = 7.5
+    image_guidance_scale: float = 1.5
+    diffusion_steps: int = 20
+    lower_bound: float = 0.02
+    upper_bound: float = 0.98
+    seed: int = 0
+    base_iterations: int = 3000
+    edit_iterations: int = 15000
+    edit_rate: int = 10
+    edit_count: int = 1
+    max_image_size: int = 512
+    model: str | None = None  # hub id, local directory or a registered name ("demo"); None = tier default
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EditParams:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class Progress:
+    """Where a session stands; `progress` and `eta_seconds` count from this session's own start."""
+
+    phase: Phase
+    step: int  # steps done in this session, over both phases
+    total_steps: int
+    phase_step: int
+    phase_total: int
+    edits_done: int
+    eta_seconds: float | None
+    losses: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def progress(self) -> float:
+        return 1.0 if self.total_steps == 0 else min(1.0, self.step / self.total_steps)
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    """Something a listener may want to know; `kind` is one of progress, phase, edit, checkpoint."""
+
+    kind: str
+    data: dict[str, Any]
