@@ -69,6 +69,11 @@ class EditParams:
     edit_iterations: int = 15000
     edit_rate: int = 10
     edit_count: int = 1
+    # How edits are scheduled: "rolling" (the original: `edit_count` views every `edit_rate` steps, in a
+    # freshly shuffled order each cycle), "sweep" (every view at once every `sweep_every` steps, as
+    # Instruct-GS2GS), "once" (every view edited once before the edit phase, then plain training).
+    schedule: str = "rolling"
+    sweep_every: int = 2500
     max_image_size: int = 512
     model: str | None = None  # hub id, local directory or a registered name ("demo"); None = tier default
 
