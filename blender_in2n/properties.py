@@ -1,0 +1,117 @@
+"""Blender properties: edit parameters on the Scene (saved with the file), live status on the WindowManager.
+
+Status lives on the WindowManager because it describes this Blender session (a connection, a running job),
+not the file: it is never saved and never leaks into another .blend.
+"""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+
+from . import wire
+
+SOURCE_ITEMS = [
+    ("CAMERAS", "Selected Cameras", "Render the selected camera objects"),
+    ("RIG", "Generated Rig", "Render cameras placed around the selected objects"),
+    ("SERVER_PATH", "Server Dataset", "A nerfstudio dataset folder that already sits on the server"),
+]
+RIG_ITEMS = [
+    ("ORBIT", "Orbit", "A ring of cameras at 25 degrees elevation"),
+    ("HEMISPHERE", "Hemisphere", "Cameras spread over the upper hemisphere"),
+]
+TIER_ITEMS = [(tier, tier, f"The {tier} preset") for tier in wire.TIERS]
+PREVIEW_ITEMS = [
+    ("CAMERA", "Active Camera", "Preview from the scene's active camera"),
+    ("VIEWPORT", "Viewport", "Preview from the current 3D viewport view"),
+]
+
+
+class IN2N_PG_settings(bpy.types.PropertyGroup):
+    """What to capture and how to edit it (per scene)."""
+
+    source: EnumProperty(name="Source", items=SOURCE_ITEMS, default="RIG")
+    rig_kind: EnumProperty(name="Rig", items=RIG_ITEMS, default="HEMISPHERE")
+    rig_views: IntProperty(name="Views", default=24, min=1, max=500)
+    rig_radius: FloatProperty(name="Radius", default=0.0, min=0.0, unit="LENGTH", description="0: automatic")
+    resolution: IntProperty(name="Size", default=512, min=8, max=8192, description="Longer image side (px)")
+    with_masks: BoolProperty(name="Masks", default=False, description="Masks of the selected objects")
+    with_depth: BoolProperty(name="Depth", default=False, description="Depth maps (16-bit millimetres)")
+    dataset_path: StringProperty(name="Dataset", description="A dataset folder on the server")
+
+    instruction: StringProperty(name="Instruction", description="What to change, e.g. 'make it autumn'")
+    tier: EnumProperty(name="Tier", items=TIER_ITEMS, default=wire.DEFAULT_TIER)
+    guidance_scale: FloatProperty(name="Text Guidance", default=7.5, min=0.0, max=50.0)
+    image_guidance_scale: FloatProperty(name="Image Guidance", default=1.5, min=0.0, max=10.0)
+    diffusion_steps: IntProperty(name="Diffusion Steps", default=20, min=1, max=200)
+    seed: IntProperty(name="Seed", default=0, min=0)
+    base_iterations: IntProperty(name="Base Steps", default=3000, min=1)
+    edit_iterations: IntProperty(name="Edit Steps", default=15000, min=1)
+    edit_rate: IntProperty(name="Edit Every", default=10, min=1)
+    continue_edit: BoolProperty(
+        name="Continue From Last Edit",
+        default=False,
+        description="Start from the finished job's edited images instead of the originals (edits stack)",
+    )
+
+    preview_from: EnumProperty(name="Preview From", items=PREVIEW_ITEMS, default="CAMERA")
+    preview_size: IntProperty(name="Preview Size", default=256, min=16, max=1024)
+    auto_preview: BoolProperty(
+        name="Auto Preview", default=True, description="New preview at each checkpoint"
+    )
+    browse_index: IntProperty(name="Edited View", default=0, min=0)
+    num_points: IntProperty(name="Points", default=200000, min=1000, max=20000000)
+    mesh_resolution: IntProperty(name="Mesh Resolution", default=128, min=16, max=1024)
+
+
+class IN2N_PG_status(bpy.types.PropertyGroup):
+    """Live state of this Blender session's connection and job (never saved)."""
+
+    connected: BoolProperty(name="Connected", default=False)
+    checked: BoolProperty(default=False)
+    device: StringProperty(name="Device")
+    editor_model: StringProperty(name="Model")
+    editor_available: BoolProperty(default=False)
+    editor_message: StringProperty()
+    message: StringProperty(name="Message")
+    error: StringProperty(name="Error")
+    busy: BoolProperty(default=False)
+
+    scene_id: StringProperty(name="Scene")
+    scene_images: IntProperty(default=0)
+    job_id: StringProperty(name="Job")
+    state: StringProperty(name="State")
+    phase: StringProperty(name="Phase")
+    step: IntProperty(default=0)
+    total_steps: IntProperty(default=0)
+    progress: FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR")
+    eta_seconds: FloatProperty(default=-1.0)
+    edits_done: IntProperty(default=0)
+    last_event_id: IntProperty(default=0)
+    previews_received: IntProperty(default=0)
+    preview_step: IntProperty(default=-1)
+    imported_object: StringProperty()
+
+
+CLASSES = (IN2N_PG_settings, IN2N_PG_status)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.in2n = PointerProperty(type=IN2N_PG_settings)
+    bpy.types.WindowManager.in2n = PointerProperty(type=IN2N_PG_status)
+
+
+def unregister() -> None:
+    del bpy.types.WindowManager.in2n
+    del bpy.types.Scene.in2n
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

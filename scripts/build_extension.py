@@ -1,0 +1,86 @@
+"""Build the Blender extension zip with Blender's own builder and validator.
+
+The manifest sits at the repository root and the package in `blender_in2n/`, but an extension zip must hold
+`blender_manifest.toml` next to `__init__.py`. So the two are staged into a temporary folder, validated and
+built there by `blender_ext.py` (shipped inside the bpy wheel, or any Blender), and only the extension lands
+in the zip: no server code, no tests.
+
+    .venv/bin/python scripts/build_extension.py [--output-dir dist] [--blender-ext PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE_DIR = os.path.join(ROOT, "blender_in2n")
+MANIFEST = os.path.join(ROOT, "blender_manifest.toml")
+
+
+def find_blender_ext() -> str:
+    """blender_ext.py from the installed bpy wheel (bpy/<version>/scripts/addons_core/bl_pkg/cli/)."""
+    spec = importlib.util.find_spec("bpy")
+    roots = list(spec.submodule_search_locations or []) if spec is not None else []
+    for root in roots:
+        found = sorted(
+            glob.glob(os.path.join(root, "*", "scripts", "addons_core", "bl_pkg", "cli", "blender_ext.py"))
+        )
+        if found:
+            return found[-1]
+    raise SystemExit(
+        "blender_ext.py not found: install bpy (pip install bpy==5.0.1) or pass --blender-ext PATH"
+    )
+
+
+def stage(directory: str) -> None:
+    """Copy the manifest and the package's Python files (no caches) into `directory`."""
+    shutil.copy2(MANIFEST, os.path.join(directory, "blender_manifest.toml"))
+    for name in sorted(os.listdir(PACKAGE_DIR)):
+        source = os.path.join(PACKAGE_DIR, name)
+        if os.path.isfile(source) and name.endswith(".py"):
+            shutil.copy2(source, os.path.join(directory, name))
+
+
+def run_tool(blender_ext: str, *args: str) -> None:
+    result = subprocess.run([sys.executable, blender_ext, *args], capture_output=True, text=True)
+    output = (result.stdout + result.stderr).strip()
+    if result.returncode != 0:
+        raise SystemExit(f"blender_ext {args[0]} failed:\n{output}")
+    if output:
+        print(output)
+
+
+def build(output_dir: str, blender_ext: str | None = None) -> str:
+    """Validate and build; returns the zip's path."""
+    tool = blender_ext or find_blender_ext()
+    with open(MANIFEST, "rb") as fh:
+        manifest = tomllib.load(fh)
+    os.makedirs(output_dir, exist_ok=True)
+    zip_path = os.path.join(os.path.abspath(output_dir), f"{manifest['id']}-{manifest['version']}.zip")
+    with tempfile.TemporaryDirectory(prefix="in2n-ext-") as staging:
+        stage(staging)
+        run_tool(tool, "validate", staging)
+        run_tool(tool, "build", "--source-dir", staging, "--output-filepath", zip_path)
+    run_tool(tool, "validate", zip_path)
+    return zip_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output-dir", default=os.path.join(ROOT, "dist"), help="where the zip goes")
+    parser.add_argument("--blender-ext", default=None, help="path to Blender's blender_ext.py")
+    args = parser.parse_args(argv)
+    print(build(args.output_dir, args.blender_ext))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
