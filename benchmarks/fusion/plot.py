@@ -1,0 +1,49 @@
+"""The benchmark's PNG: held-out PSNR of each schedule over wall time, NeRF steps and editor calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+
+AXES = (
+    ("wall_s", "wall time (s, this CPU)"),
+    ("step", "NeRF steps (edit phase)"),
+    ("editor_calls", "editor calls"),
+)
+COLORS = {"rolling": "tab:blue", "sweep": "tab:orange", "once": "tab:green"}
+
+
+def plot_fusion(results: dict[str, Any], path: Path) -> Path:
+    """One row per scene, one column per x axis; dashed lines mark the start (no edit) and the target."""
+    scenes = results["scenes"]
+    figure, axes = plt.subplots(
+        len(scenes), len(AXES), figsize=(4.2 * len(AXES), 3.0 * len(scenes)), squeeze=False
+    )
+    for row, (scene_name, scene) in enumerate(scenes.items()):
+        for col, (key, label) in enumerate(AXES):
+            ax = axes[row][col]
+            for name, result in scene["schedules"].items():
+                xs = [point[key] for point in result["curve"]]
+                ys = [point["psnr"] for point in result["curve"]]
+                ax.plot(xs, ys, marker=".", label=name, color=COLORS.get(name))
+            ax.axhline(
+                scene["base"]["vs_edited"]["psnr"], color="grey", linestyle=":", linewidth=1, label="start"
+            )
+            if "target_psnr" in scene:
+                ax.axhline(scene["target_psnr"], color="black", linestyle="--", linewidth=1, label="target")
+            ax.set_xlabel(label)
+            if col == 0:
+                ax.set_ylabel(f"{scene_name}: held-out PSNR (dB)")
+            ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    figure.suptitle(f"Edit fusion with the reference editor ({results['meta']['date']})")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path

@@ -1,0 +1,158 @@
+"""A reference editor: plays InstructPix2Pix's part in the IDU with a known target (the edited scene).
+
+Real IP2P edits disagree between views and between calls; fusing them into one consistent scene is the job
+of the 3D loop, and that is what the benchmark measures. This editor returns the requested training view of
+the *edited* scene (rendered by Blender), degraded the way diffusion edits are:
+
+1. a timestep t ~ U[lower_bound, upper_bound] is drawn per call, as the in2n edit draws it; the edit is
+   applied with strength a = min(1, t / full_edit_t) over the current render (a small t keeps the render,
+   as a lightly noised latent does);
+2. the edited view is misaligned by a small random rotation and shift (diffusion redraws geometry loosely);
+3. blurred with a random Gaussian (the VAE and few denoising steps lose detail);
+4. colour-shifted by random per-channel gains and offsets;
+5. given random smooth local detail (a coarse noise field, upsampled), different in every call.
+
+Every random draw comes from (seed, call number), so a run is reproducible. The settings are part of the
+benchmark's definition: change them and the figures are no longer comparable.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class ReferenceEditorSettings:
+    """Degradation settings of the reference editor (the defaults define the benchmark)."""
+
+    lower_bound: float = 0.02
+    """Smallest timestep fraction (in2n's default)."""
+    upper_bound: float = 0.98
+    """Largest timestep fraction (in2n's default)."""
+    full_edit_t: float = 0.5
+    """Timestep fraction at and above which the edit replaces the render completely."""
+    shift_max: float = 0.015
+    """Largest misalignment shift, as a fraction of the image width (about 1 px at 64 px)."""
+    rotation_max_deg: float = 1.5
+    """Largest misalignment rotation in degrees."""
+    blur_sigma_max: float = 0.012
+    """Largest Gaussian blur sigma, as a fraction of the image width (0.77 px at 64 px)."""
+    gain_std: float = 0.06
+    """Standard deviation of the per-channel colour gain around 1."""
+    offset_std: float = 0.03
+    """Standard deviation of the per-channel colour offset."""
+    detail_amplitude: float = 0.06
+    """Standard deviation of the random local detail added to every pixel."""
+    detail_cells: int = 8
+    """The local detail is a `detail_cells` x `detail_cells` noise grid upsampled to the image."""
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+class ReferenceEditor:
+    """An Editor (server/editor/base.py) whose edits are degraded views of a known edited scene.
+
+    `targets` are the edited scene's training views `[N, H, W, 3]` in [0, 1] and `originals` the original
+    views in the same order: a call is matched to its view by `view_index`, checked against `original`
+    (and found by nearest original if the engine's indices ever differ from the dataset's order).
+    """
+
+    def __init__(
+        self, targets: np.ndarray, originals: np.ndarray, settings: ReferenceEditorSettings | None = None
+    ) -> None:
+        if targets.shape != originals.shape or targets.ndim != 4 or targets.shape[-1] != 3:
+            raise ValueError(
+                "targets/originals: expected two [N, H, W, 3] arrays of one shape, "
+                f"got {targets.shape} and {originals.shape}"
+            )
+        self.settings = settings or ReferenceEditorSettings()
+        self._targets = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
+        self._originals = torch.from_numpy(np.ascontiguousarray(originals, dtype=np.float32))
+        self.calls = 0
+        self.index_mismatches = 0
+        self.timesteps: list[float] = []
+
+    def edit(
+        self, render: torch.Tensor, original: torch.Tensor, instruction: str, *, view_index: int
+    ) -> torch.Tensor:
+        """The edited view `view_index`, degraded by this call's random draws (`instruction` is ignored)."""
+        height, width = render.shape[:2]
+        rng = np.random.default_rng([self.settings.seed, self.calls])
+        self.calls += 1
+        index = self._match_view(view_index, original)
+        target = _resize(self._targets[index], height, width)
+        current = render.detach().to("cpu", torch.float32)
+
+        s = self.settings
+        t = rng.uniform(s.lower_bound, s.upper_bound)
+        self.timesteps.append(float(t))
+        strength = min(1.0, t / s.full_edit_t)
+        degraded = _misalign(target, rng, s.shift_max, s.rotation_max_deg)
+        degraded = _gaussian_blur(degraded, rng.uniform(0.0, s.blur_sigma_max) * width)
+        gain = torch.from_numpy(rng.normal(1.0, s.gain_std, 3).astype(np.float32))
+        offset = torch.from_numpy(rng.normal(0.0, s.offset_std, 3).astype(np.float32))
+        degraded = degraded * gain + offset
+        degraded = degraded + _smooth_noise(rng, s.detail_cells, height, width) * s.detail_amplitude
+        edited = (1.0 - strength) * current + strength * degraded.clamp(0.0, 1.0)
+        return edited.clamp(0.0, 1.0).to(render.device, render.dtype)
+
+    def _match_view(self, view_index: int, original: torch.Tensor) -> int:
+        """`view_index` if its original matches the one given, else the view with the nearest original."""
+        given = _resize(original.detach().to("cpu", torch.float32), *self._originals.shape[1:3])
+        in_range = 0 <= view_index < len(self._originals)
+        if in_range and float((self._originals[view_index] - given).abs().mean()) < 2.0 / 255.0:
+            return view_index
+        errors = (self._originals - given).abs().mean(dim=(1, 2, 3))
+        self.index_mismatches += 1
+        return int(errors.argmin())
+
+
+def _resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """[H, W, 3] -> [height, width, 3] (bilinear, antialiased); unchanged when the size already matches."""
+    if image.shape[:2] == (height, width):
+        return image
+    chw = image.permute(2, 0, 1)[None]
+    resized = F.interpolate(chw, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+    return resized[0].permute(1, 2, 0)
+
+
+def _misalign(
+    image: torch.Tensor, rng: np.random.Generator, shift_max: float, rotation_deg: float
+) -> torch.Tensor:
+    """A small random rotation about the centre and shift (border pixels repeat)."""
+    angle = math.radians(rng.uniform(-rotation_deg, rotation_deg))
+    shift = rng.uniform(-shift_max, shift_max, 2) * 2.0  # normalized coordinates span 2 per image width
+    cos, sin = math.cos(angle), math.sin(angle)
+    theta = torch.tensor([[[cos, -sin, shift[0]], [sin, cos, shift[1]]]], dtype=torch.float32)
+    chw = image.permute(2, 0, 1)[None]  # [1, 3, H, W]
+    grid = F.affine_grid(theta, list(chw.shape), align_corners=False)
+    warped = F.grid_sample(chw, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return warped[0].permute(1, 2, 0)
+
+
+def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur with reflected borders; sigma in pixels (no-op below 0.1 px)."""
+    if sigma < 0.1:
+        return image
+    radius = max(1, math.ceil(3 * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-(x**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    chw = image.permute(2, 0, 1)[:, None]  # [3, 1, H, W]: channels as a batch
+    chw = F.conv2d(F.pad(chw, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
+    chw = F.conv2d(F.pad(chw, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
+    return chw[:, 0].permute(1, 2, 0)
+
+
+def _smooth_noise(rng: np.random.Generator, cells: int, height: int, width: int) -> torch.Tensor:
+    """Zero-mean, unit-ish variance smooth colour noise [H, W, 3]: a coarse grid, bicubically upsampled."""
+    coarse = torch.from_numpy(rng.standard_normal((1, 3, cells, cells)).astype(np.float32))
+    fine = F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=False)
+    return fine[0].permute(1, 2, 0)

@@ -1,0 +1,140 @@
+"""Runs one scene: the shared base reconstruction, then each schedule's edit, measured at held-out cameras.
+
+Wall time counts only `EditSession.step()` (NeRF steps and the editor calls inside them); the held-out
+renders that measure quality are taken with the clock stopped, so measuring more often does not make a
+schedule look slower.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from in2n_server.engine.session import EditSession
+from in2n_server.engine.types import CameraSpec
+
+from .metrics import mean_scores
+from .reference_editor import ReferenceEditor, ReferenceEditorSettings
+from .scenes import ScenePair, load_dataset
+from .schedules import FusionConfig, schedule_params
+
+Log = Callable[[str], None]
+
+
+def _no_editor() -> None:
+    raise RuntimeError("the base reconstruction must not call the editor")
+
+
+class HeldOut:
+    """The held-out cameras of a pair with both references: the edited scene (the target) and the original."""
+
+    def __init__(self, pair: ScenePair) -> None:
+        self.cameras, self.edited = load_dataset(pair.heldout_edited_dir)
+        _, self.original = load_dataset(pair.heldout_dir)
+
+    def renders(self, session: EditSession) -> list[np.ndarray]:
+        return [_render_rgb(session, camera) for camera in self.cameras]
+
+
+def _render_rgb(session: EditSession, camera: CameraSpec) -> np.ndarray:
+    return np.clip(np.asarray(session.render(camera).rgb, dtype=np.float32), 0.0, 1.0)
+
+
+def train_base(
+    pair: ScenePair, workdir: Path, config: FusionConfig, held_out: HeldOut, log: Log
+) -> dict[str, Any]:
+    """Reconstruct the original scene once; every schedule of this scene starts from this checkpoint."""
+    num_views = len(load_dataset(pair.train_dir)[0])
+    params = schedule_params("rolling", num_views, config)
+    session = EditSession.create(pair.train_dir, workdir, params, editor=_no_editor, device=config.device)
+    started = time.perf_counter()
+    for _ in range(config.base_steps):
+        session.step()
+    wall = time.perf_counter() - started
+    session.save()
+    renders = held_out.renders(session)
+    result = {
+        "steps": config.base_steps,
+        "wall_s": wall,
+        "vs_original": mean_scores(renders, list(held_out.original)),
+        "vs_edited": mean_scores(renders, list(held_out.edited)),
+    }
+    log(
+        f"  base: {config.base_steps} steps in {wall:.0f} s, held-out PSNR "
+        f"{result['vs_original']['psnr']:.2f} dB vs the original scene, "
+        f"{result['vs_edited']['psnr']:.2f} dB vs the edited one"
+    )
+    return result
+
+
+def run_schedule(
+    pair: ScenePair,
+    schedule: str,
+    base_workdir: Path,
+    workdir: Path,
+    config: FusionConfig,
+    editor_settings: ReferenceEditorSettings,
+    held_out: HeldOut,
+    log: Log,
+) -> dict[str, Any]:
+    """One schedule's edit from the base checkpoint; returns its quality curve and totals."""
+    _, originals = load_dataset(pair.train_dir)
+    _, targets = load_dataset(pair.train_edited_dir)
+    editor = ReferenceEditor(targets, originals, editor_settings)
+    params = schedule_params(schedule, len(originals), config)
+    session = EditSession.create(
+        pair.train_dir, workdir, params, editor=editor, device=config.device, base_checkpoint=base_workdir
+    )
+
+    def measure(step: int, wall: float) -> dict[str, float]:
+        scores = mean_scores(held_out.renders(session), list(held_out.edited))
+        return {"step": step, "editor_calls": editor.calls, "wall_s": round(wall, 3), **scores}
+
+    curve = [measure(0, 0.0)]
+    wall, step = 0.0, 0
+    while step < config.edit_steps and not session.finished:
+        started = time.perf_counter()
+        session.step()
+        wall += time.perf_counter() - started
+        step += 1
+        if step % config.eval_every == 0 or step == config.edit_steps or session.finished:
+            curve.append(measure(step, wall))
+    final = curve[-1]
+    log(
+        f"  {schedule:>8}: {step} steps, {editor.calls} editor calls, {wall:.0f} s -> held-out PSNR "
+        f"{final['psnr']:.2f} dB, SSIM {final['ssim']:.3f}"
+    )
+    return {
+        "params": {k: v for k, v in schedule_params(schedule, len(originals), config).to_dict().items()},
+        "curve": curve,
+        "final": final,
+        "editor_calls": editor.calls,
+        "editor_index_mismatches": editor.index_mismatches,
+        "wall_s": wall,
+        "steps": step,
+    }
+
+
+def run_scene(
+    pair: ScenePair,
+    schedules: list[str],
+    work_root: Path,
+    config: FusionConfig,
+    editor_settings: ReferenceEditorSettings,
+    log: Log = print,
+) -> dict[str, Any]:
+    """The base reconstruction and every schedule for one pair."""
+    held_out = HeldOut(pair)
+    log(f"scene {pair.name}:")
+    base_dir = work_root / pair.name / "base"
+    base = train_base(pair, base_dir, config, held_out, log)
+    results = {
+        name: run_schedule(
+            pair, name, base_dir, work_root / pair.name / name, config, editor_settings, held_out, log
+        )
+        for name in schedules
+    }
+    return {"base": base, "schedules": results}
