@@ -1,0 +1,177 @@
+"""Request and response bodies, named by direction (`JobCreate` comes in, `JobPublic` goes out)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from blender_in2n.wire import EXPORT_FORMATS, TIERS, WireError, check_pose
+
+Tier = Literal[TIERS]  # type: ignore[valid-type]
+
+
+class Strict(BaseModel):
+    """Unknown fields are errors (a typo in a parameter name should not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Camera(Strict):
+    """A pinhole camera in transforms.json form, in the scene's own world frame (OpenGL axes)."""
+
+    fl_x: float = Field(gt=0, le=1e6, description="focal length in pixels (x)")
+    fl_y: float = Field(gt=0, le=1e6, description="focal length in pixels (y)")
+    cx: float = Field(ge=-1e6, le=1e6, description="principal point x in pixels (pixel centres at +0.5)")
+    cy: float = Field(ge=-1e6, le=1e6, description="principal point y in pixels")
+    w: int = Field(gt=0, le=8192, description="image width in pixels")
+    h: int = Field(gt=0, le=8192, description="image height in pixels")
+    transform_matrix: list[list[float]] = Field(
+        description="4x4 camera-to-world, rigid, OpenGL convention (looks down -Z, +Y up)",
+        min_length=4,
+        max_length=4,
+    )
+
+    @field_validator("transform_matrix")
+    @classmethod
+    def _rigid(cls, value: list[list[float]]) -> list[list[float]]:
+        try:
+            return check_pose(value, "transform_matrix")
+        except WireError as error:
+            raise ValueError(error.message) from error
+
+
+class CameraPublic(BaseModel):
+    fl_x: float
+    fl_y: float
+    cx: float
+    cy: float
+    w: int
+    h: int
+    transform_matrix: list[list[float]]
+    file_path: str
+
+
+class SceneSummary(BaseModel):
+    scene_id: str
+    num_images: int
+    width: int
+    height: int
+    created_at: str
+
+
+class ScenePublic(SceneSummary):
+    cameras: list[CameraPublic]
+    source: str
+
+
+class ScenePathCreate(Strict):
+    path: str = Field(min_length=1, max_length=4096, description="a nerfstudio dataset folder on the server")
+
+
+class JobCreate(Strict):
+    """An edit job on a scene; every field but `scene_id` and `instruction` has the original's default."""
+
+    scene_id: str = Field(min_length=1, max_length=64)
+    instruction: str = Field(min_length=1, max_length=1000)
+    tier: Tier = "in2n"
+    guidance_scale: float = Field(7.5, ge=0, le=50, description="text guidance")
+    image_guidance_scale: float = Field(1.5, ge=0, le=50, description="image (original photo) guidance")
+    diffusion_steps: int = Field(20, ge=1, le=200)
+    lower_bound: float = Field(
+        0.02, ge=0, le=1, description="lowest noise level, as a fraction of 1000 steps"
+    )
+    upper_bound: float = Field(0.98, ge=0, le=1, description="highest noise level")
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    base_iterations: int = Field(3000, ge=0, le=1_000_000, description="NeRF steps on the originals first")
+    edit_iterations: int = Field(15000, ge=0, le=1_000_000, description="NeRF steps of the dataset update")
+    edit_rate: int = Field(10, ge=1, le=100_000, description="NeRF steps between edits")
+    edit_count: int = Field(1, ge=1, le=1000, description="images edited at each edit step")
+    schedule: Literal["rolling", "sweep", "once"] = "rolling"
+    sweep_every: int = Field(2500, ge=1, le=1_000_000)
+    base_job_id: str | None = Field(
+        None, max_length=64, description="reuse this finished job's reconstruction"
+    )
+    continue_from_edit: bool = Field(
+        False, description="with base_job_id: its edited images become originals"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JobCreate:
+        if self.lower_bound >= self.upper_bound:
+            raise ValueError("lower_bound must be below upper_bound")
+        if self.continue_from_edit and self.base_job_id is None:
+            raise ValueError("continue_from_edit needs base_job_id")
+        return self
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class JobPublic(BaseModel):
+    job_id: str
+    scene_id: str
+    state: Literal["queued", "running", "cancelled", "failed", "completed"]
+    phase: Literal["queued", "base", "edit", "done"]
+    step: int
+    total_steps: int
+    progress: float = Field(description="0..1 of the whole job, counted from this job's own start")
+    eta_seconds: float | None
+    edits_done: int
+    losses: dict[str, float]
+    error: JobError | None
+    message: str = Field("", description="a human-readable line about the current state")
+    params: JobCreate
+    created_at: str
+    updated_at: str
+
+
+class PreviewRequest(Strict):
+    camera: Camera
+    width: int | None = Field(None, ge=1, le=1024, description="resample the camera to this width")
+    height: int | None = Field(None, ge=1, le=1024, description="resample the camera to this height")
+
+
+class ExportRequest(Strict):
+    kind: Literal["point_cloud", "mesh"] = "point_cloud"
+    format: Literal["ply", "obj", "glb"] = "ply"
+    num_points: int = Field(200_000, ge=1, le=10_000_000, description="point cloud: points to keep")
+    resolution: int = Field(128, ge=16, le=1024, description="mesh: voxels along the longest side")
+
+    @model_validator(mode="after")
+    def _format_fits_kind(self) -> ExportRequest:
+        if self.format not in EXPORT_FORMATS[self.kind]:
+            raise ValueError(f"a {self.kind} exports as {' or '.join(EXPORT_FORMATS[self.kind])}")
+        return self
+
+
+class EditorHealth(BaseModel):
+    model: str
+    available: bool
+    message: str
+
+
+class HealthPublic(BaseModel):
+    api_version: int
+    server_version: str
+    device: str
+    device_name: str
+    editor: EditorHealth
+    tiers: list[str]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the error statuses a route can answer."""
+    return {status: {"model": ErrorBody} for status in statuses}

@@ -1,0 +1,81 @@
+"""Settings: everything `in2n-server` can be told, in one object that tests build directly."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from blender_in2n.wire import DEFAULT_HOST, DEFAULT_PORT
+
+
+def default_workspace() -> Path:
+    """Per-user cache folder: jobs, scenes and checkpoints survive restarts there."""
+    return Path.home() / ".cache" / "in2n" / "workspace"
+
+
+@dataclass
+class Settings:
+    """Server configuration (the CLI fills it from flags; tests construct it)."""
+
+    host: str = DEFAULT_HOST
+    """Address to bind; anything but loopback requires `token`."""
+    port: int = DEFAULT_PORT
+    """TCP port."""
+    workspace: Path = field(default_factory=default_workspace)
+    """Folder holding scenes, jobs, checkpoints and event logs (created if missing)."""
+    device: str = "auto"
+    """"auto", "cuda" or "cpu": where jobs train and previews render."""
+    model: str | None = None
+    """Editor model for every job: hub id, local directory or "demo"; None = the tier's default."""
+    token: str | None = None
+    """Bearer token every request must carry; required for a non-loopback bind."""
+    allow_roots: list[Path] = field(default_factory=list)
+    """Folders whose nerfstudio datasets `POST /v1/scenes/from-path` may read."""
+    max_images: int = 500
+    """Most images one scene may have."""
+    max_upload_bytes: int = 2 * 1024**3
+    """Largest accepted upload body."""
+    max_image_side: int = 8192
+    """Largest accepted image side, before the downscale."""
+    max_image_size: int = 512
+    """Images are downscaled so that their longer side is at most this (IP2P slows badly above 512)."""
+    checkpoint_every: int = 200
+    """NeRF steps between checkpoints (a killed server resumes from the last one)."""
+    ping_seconds: float = 15.0
+    """Interval of the SSE keep-alive comment."""
+    log_level: str = "info"
+    """uvicorn/logging level."""
+
+    def __post_init__(self) -> None:
+        self.workspace = Path(self.workspace).expanduser()
+        self.allow_roots = [Path(p).expanduser().resolve() for p in self.allow_roots]
+
+    @property
+    def is_loopback(self) -> bool:
+        return is_loopback_host(self.host)
+
+    def check(self) -> None:
+        """Refuse configurations that would be unsafe or cannot work (raises ValueError)."""
+        if not self.is_loopback and not self.token:
+            raise ValueError(
+                f"refusing to listen on {self.host!r} without a token: anyone who can reach it could run "
+                "jobs and read files. Pass --token SECRET (or set IN2N_TOKEN), or bind to 127.0.0.1."
+            )
+        if self.device not in ("auto", "cuda", "cpu"):
+            raise ValueError(f"device must be auto, cuda or cpu, got {self.device!r}")
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"port must be in 1..65535, got {self.port}")
+        for root in self.allow_roots:
+            if not root.is_dir():
+                raise ValueError(f"--allow-root {root} is not a directory")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost names and loopback addresses (127.0.0.0/8, ::1)."""
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,35 @@
+"""Point cloud export: depth renders at the training cameras, back-projected with their colours."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..jobs.errors import ConflictError
+from .backproject import backproject, scaled_cameras
+
+
+def point_cloud(session: Any, num_points: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """About `num_points` opaque surface points [N, 3] and colours [N, 3] in the scene frame.
+
+    The training cameras are rendered at a size whose pixel count is a little over `num_points`
+    (not every pixel is opaque), then the points are subsampled to exactly `num_points` at most.
+    """
+    cameras = session.training_cameras
+    pixels = sum(camera.width * camera.height for camera in cameras)
+    scale = float(np.clip(math.sqrt(1.5 * num_points / max(pixels, 1)), 1 / 8, 8.0))
+    points, colors = [], []
+    for camera in scaled_cameras(cameras, scale):
+        p, c = backproject(session.render(camera), camera)
+        points.append(p)
+        colors.append(c)
+    all_points = np.concatenate(points) if points else np.zeros((0, 3), np.float32)
+    all_colors = np.concatenate(colors) if colors else np.zeros((0, 3), np.float32)
+    if len(all_points) == 0:
+        raise ConflictError("the reconstruction has no opaque surface to export yet; let it train longer")
+    if len(all_points) > num_points:
+        keep = np.random.default_rng(seed).choice(len(all_points), size=num_points, replace=False)
+        all_points, all_colors = all_points[keep], all_colors[keep]
+    return all_points, all_colors

@@ -1,0 +1,21 @@
+"""One entry point for exports: kind + format -> a file in the scene's frame (never loads the editor)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .mesh import tsdf_mesh
+from .pointcloud import point_cloud
+from .writers import write_mesh, write_point_cloud
+
+
+def export_geometry(
+    session: Any, kind: str, file_format: str, path: Path, num_points: int, resolution: int
+) -> Path:
+    """Render `session` (an export-only or running EditSession) and write the geometry atomically."""
+    if kind == "point_cloud":
+        points, colors = point_cloud(session, num_points)
+        return write_point_cloud(path, points, colors)
+    vertices, faces, colors = tsdf_mesh(session, resolution)
+    return write_mesh(path, vertices, faces, colors, file_format)

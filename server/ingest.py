@@ -1,0 +1,350 @@
+"""Scene ingest: validate an upload or a server-side dataset, then prepare it into the workspace.
+
+Everything is checked before anything lands in the workspace: the request is staged in `tmp/`,
+prepared there (`prepare_dataset`: downscale, RGBA on white, per-frame intrinsics) and renamed into
+`scenes/` in one step. A rejected request leaves the workspace as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+
+from PIL import Image, UnidentifiedImageError
+
+from blender_in2n.wire import WireError, check_camera
+
+from .config import Settings
+from .jobs.errors import BadRequestError, ForbiddenError, InvalidInputError, TooLargeError
+from .jobs.files import read_json, write_json_atomic
+from .jobs.store import SceneStore, Workspace, new_id, utc_now
+
+INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
+IMAGE_FORMATS = ("PNG", "JPEG")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,200}$")
+
+
+@dataclass
+class SourceFile:
+    """One image to ingest: its name, and an open binary stream or a path on the server."""
+
+    name: str
+    stream: BinaryIO | None = None
+    path: Path | None = None
+
+    def open(self) -> BinaryIO:
+        if self.stream is not None:
+            self.stream.seek(0)
+            return self.stream
+        assert self.path is not None
+        return self.path.open("rb")
+
+
+def parse_transforms(text: str | bytes) -> dict[str, Any]:
+    """The `transforms` field: a JSON object (400 if it is not JSON at all)."""
+    try:
+        document = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadRequestError(f"not valid JSON: {error}", field="transforms") from error
+    if not isinstance(document, dict):
+        raise InvalidInputError("expected a JSON object with a 'frames' list", field="transforms")
+    return document
+
+
+def check_frames(document: Mapping[str, Any], max_images: int) -> list[dict[str, Any]]:
+    """Frames with the shared intrinsics merged in, each a valid camera plus its file names."""
+    frames = document.get("frames")
+    if not isinstance(frames, list):
+        raise InvalidInputError("expected a list of frames", field="transforms.frames")
+    if not frames:
+        raise InvalidInputError("a scene needs at least one image", field="transforms.frames")
+    if len(frames) > max_images:
+        raise TooLargeError(
+            f"{len(frames)} frames; this server accepts at most {max_images} images per scene",
+            field="transforms.frames",
+        )
+    shared = {k: document[k] for k in (*INTRINSIC_KEYS, "camera_angle_x") if k in document}
+    clean = []
+    for i, frame in enumerate(frames):
+        field = f"frames[{i}]"
+        if not isinstance(frame, dict):
+            raise InvalidInputError("expected an object", field=field)
+        merged = {**shared, **frame}
+        file_path = merged.get("file_path")
+        if not isinstance(file_path, str) or not file_path.strip():
+            raise InvalidInputError("file_path must name an image", field=f"{field}.file_path")
+        camera = dict(merged)
+        if ("fl_x" not in camera or "fl_y" not in camera) and "camera_angle_x" in camera and "w" in camera:
+            angle = camera["camera_angle_x"]
+            if isinstance(angle, int | float) and not isinstance(angle, bool) and 0 < angle < math.pi:
+                focal = 0.5 * camera["w"] / math.tan(0.5 * angle) if isinstance(camera["w"], int) else None
+                camera.setdefault("fl_x", focal)
+                camera.setdefault("fl_y", focal)
+        if isinstance(camera.get("w"), int) and isinstance(camera.get("h"), int):
+            camera.setdefault("cx", camera["w"] / 2)
+            camera.setdefault("cy", camera["h"] / 2)
+        try:
+            checked = check_camera(camera, field)
+        except WireError as error:
+            raise InvalidInputError(error.message, field=error.field) from error
+        checked["file_path"] = file_path
+        for key in ("mask_path", "depth_file_path"):
+            if key in merged and merged[key] is not None:
+                if not isinstance(merged[key], str) or not merged[key].strip():
+                    raise InvalidInputError("expected a file name", field=f"{field}.{key}")
+                checked[key] = merged[key]
+        clean.append(checked)
+    return clean
+
+
+def check_image(source: SourceFile, field: str, max_side: int, kind: str = "image") -> tuple[int, int]:
+    """Decode fully (PNG or JPEG only) and return (width, height); depth maps must be 16-bit PNG."""
+    try:
+        with Image.open(source.open()) as image:
+            if image.format not in IMAGE_FORMATS:
+                raise InvalidInputError(f"{source.name}: {image.format} is not accepted (PNG or JPEG)", field)
+            width, height = image.size
+            if max(width, height) > max_side:
+                raise TooLargeError(
+                    f"{source.name} is {width}x{height}; this server accepts at most {max_side} px per side",
+                    field,
+                )
+            if kind == "depth" and (image.format != "PNG" or image.mode not in ("I;16", "I;16B", "I")):
+                raise InvalidInputError(f"{source.name}: depth maps must be 16-bit PNG (mm)", field)
+            image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        if isinstance(error, InvalidInputError | TooLargeError):
+            raise
+        raise InvalidInputError(
+            f"{source.name}: not a readable PNG or JPEG image ({error})", field
+        ) from error
+    return width, height
+
+
+def check_file_name(name: str, field: str) -> str:
+    """Upload names are bare file names: no folders, no traversal, no odd characters."""
+    if not SAFE_NAME.match(name) or ".." in name:
+        raise InvalidInputError(
+            f"{name!r} is not an acceptable file name (letters, digits, _ . - only)", field
+        )
+    return name
+
+
+class SceneIngest:
+    """Creates scenes from uploads or server-side datasets."""
+
+    def __init__(self, settings: Settings, workspace: Workspace, scenes: SceneStore) -> None:
+        self.settings = settings
+        self.workspace = workspace
+        self.scenes = scenes
+
+    def from_upload(
+        self,
+        transforms: str | bytes,
+        images: Sequence[SourceFile],
+        masks: Sequence[SourceFile] = (),
+        depths: Sequence[SourceFile] = (),
+    ) -> dict[str, Any]:
+        frames = check_frames(parse_transforms(transforms), self.settings.max_images)
+        if len(images) > self.settings.max_images:
+            raise TooLargeError(f"at most {self.settings.max_images} images per scene", field="images")
+        by_kind = {}
+        for kind, files in (("images", images), ("masks", masks), ("depths", depths)):
+            named: dict[str, SourceFile] = {}
+            for i, source in enumerate(files):
+                check_file_name(source.name, f"{kind}[{i}]")
+                if source.name in named:
+                    raise InvalidInputError(f"two uploads are named {source.name!r}", field=f"{kind}[{i}]")
+                named[source.name] = source
+            by_kind[kind] = named
+        if not by_kind["images"]:
+            raise InvalidInputError("no images were uploaded", field="images")
+        resolved = []
+        used: dict[str, set[str]] = {kind: set() for kind in by_kind}
+        for i, frame in enumerate(frames):
+            entry: dict[str, SourceFile] = {}
+            for key, kind in (("file_path", "images"), ("mask_path", "masks"), ("depth_file_path", "depths")):
+                if key not in frame:
+                    continue
+                name = PurePosixPath(frame[key]).name
+                source = by_kind[kind].get(name)
+                if source is None:
+                    raise InvalidInputError(
+                        f"names {name!r} but no such file was uploaded in {kind}", field=f"frames[{i}].{key}"
+                    )
+                entry[kind] = source
+                used[kind].add(name)
+            resolved.append(entry)
+        for kind, named in by_kind.items():
+            unused = sorted(set(named) - used[kind])
+            if unused:
+                raise InvalidInputError(f"{unused[0]!r} is not named by any frame", field=kind)
+        return self._ingest(frames, resolved, source_label="upload")
+
+    def from_path(self, path: str) -> dict[str, Any]:
+        folder = self.check_server_path(path)
+        transforms_file = folder / "transforms.json"
+        if not transforms_file.is_file():
+            raise InvalidInputError(f"{folder} has no transforms.json (a nerfstudio dataset)", field="path")
+        try:
+            text = transforms_file.read_bytes()
+        except OSError as error:
+            raise InvalidInputError(f"cannot read {transforms_file}: {error}", field="path") from error
+        frames = check_frames(parse_transforms(text), self.settings.max_images)
+        resolved = []
+        for i, frame in enumerate(frames):
+            entry: dict[str, SourceFile] = {}
+            for key, kind in (("file_path", "images"), ("mask_path", "masks"), ("depth_file_path", "depths")):
+                if key in frame:
+                    file = self._inside(folder, frame[key], f"frames[{i}].{key}")
+                    entry[kind] = SourceFile(file.name, path=file)
+            resolved.append(entry)
+        return self._ingest(frames, resolved, source_label=str(folder))
+
+    def check_server_path(self, path: str) -> Path:
+        """The dataset folder, resolved (symlinks too) and inside one of the allowed roots."""
+        if not self.settings.allow_roots:
+            raise ForbiddenError(
+                "this server reads no server-side paths; start it with --allow-root DIR", field="path"
+            )
+        if not isinstance(path, str) or not path or "\x00" in path:
+            raise InvalidInputError("expected a folder path", field="path")
+        try:
+            folder = Path(path).expanduser().resolve(strict=True)
+        except (OSError, RuntimeError) as error:
+            raise ForbiddenError(
+                f"{path!r} is not a folder inside the allowed roots", field="path"
+            ) from error
+        if not any(folder.is_relative_to(root) for root in self.settings.allow_roots):
+            raise ForbiddenError(f"{path!r} is not a folder inside the allowed roots", field="path")
+        if not folder.is_dir():
+            raise InvalidInputError(f"{path!r} is not a folder", field="path")
+        return folder
+
+    def _inside(self, folder: Path, relative: str, field: str) -> Path:
+        """A dataset's file path, which must stay inside the dataset folder (nerf-synthetic style paths
+        without an extension get `.png`)."""
+        for candidate in (relative, relative + ".png"):
+            try:
+                file = (folder / candidate).resolve(strict=True)
+            except (OSError, RuntimeError):
+                continue
+            if not file.is_relative_to(folder):
+                raise ForbiddenError(f"{relative!r} points outside the dataset folder", field=field)
+            if file.is_file():
+                return file
+        raise InvalidInputError(f"{relative!r} does not exist in the dataset", field=field)
+
+    def _ingest(
+        self, frames: list[dict[str, Any]], files: list[dict[str, SourceFile]], source_label: str
+    ) -> dict[str, Any]:
+        size = self._check_images(frames, files)
+        staging = Path(tempfile.mkdtemp(prefix="scene-", dir=self.workspace.tmp))
+        try:
+            scene_id = new_id("s")
+            source = staging / "source"
+            self._write_source(source, frames, files)
+            scene = staging / "scene"
+            dataset = scene / "dataset"
+            try:
+                prepare_dataset(source, dataset, max_image_size=self.settings.max_image_size)
+            except (ValueError, OSError) as error:  # DatasetError names the field
+                message = getattr(error, "message", str(error))
+                raise InvalidInputError(message, field=getattr(error, "field", "images")) from error
+            cameras = self._read_cameras(dataset)
+            record = {
+                "scene_id": scene_id,
+                "num_images": len(cameras),
+                "width": cameras[0]["w"] if cameras else size[0],
+                "height": cameras[0]["h"] if cameras else size[1],
+                "created_at": utc_now(),
+                "source": source_label,
+                "cameras": cameras,
+            }
+            write_json_atomic(scene / "scene.json", record)
+            scene.rename(self.workspace.scene_dir(scene_id))
+            self.scenes.add(record)
+            return record
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _check_images(
+        self, frames: list[dict[str, Any]], files: list[dict[str, SourceFile]]
+    ) -> tuple[int, int]:
+        size: tuple[int, int] | None = None
+        max_side = self.settings.max_image_side
+        for i, (frame, entry) in enumerate(zip(frames, files, strict=True)):
+            image_size = check_image(entry["images"], f"frames[{i}].file_path", max_side)
+            if size is None:
+                size = image_size
+            elif image_size != size:
+                raise InvalidInputError(
+                    f"{entry['images'].name} is {image_size[0]}x{image_size[1]} but the first image is "
+                    f"{size[0]}x{size[1]}; all images of a scene must share one size",
+                    field=f"frames[{i}].file_path",
+                )
+            if (frame["w"], frame["h"]) != image_size:
+                raise InvalidInputError(
+                    f"camera says {frame['w']}x{frame['h']} but {entry['images'].name} is "
+                    f"{image_size[0]}x{image_size[1]}",
+                    field=f"frames[{i}].w",
+                )
+            for kind, key, check_kind in (
+                ("masks", "mask_path", "image"),
+                ("depths", "depth_file_path", "depth"),
+            ):
+                if kind in entry:
+                    other = check_image(entry[kind], f"frames[{i}].{key}", max_side, kind=check_kind)
+                    if other != image_size:
+                        raise InvalidInputError(
+                            f"{entry[kind].name} is {other[0]}x{other[1]}, "
+                            f"its image {image_size[0]}x{image_size[1]}",
+                            field=f"frames[{i}].{key}",
+                        )
+        assert size is not None
+        return size
+
+    @staticmethod
+    def _write_source(source: Path, frames: list[dict[str, Any]], files: list[dict[str, SourceFile]]) -> None:
+        """A plain nerfstudio dataset (per-frame intrinsics) that `prepare_dataset` reads."""
+        out_frames = []
+        for i, (frame, entry) in enumerate(zip(frames, files, strict=True)):
+            out = {k: frame[k] for k in (*INTRINSIC_KEYS, "transform_matrix")}
+            for key, kind in (("file_path", "images"), ("mask_path", "masks"), ("depth_file_path", "depths")):
+                if kind not in entry:
+                    continue
+                src = entry[kind]
+                target = source / kind / f"{i:05d}{Path(src.name).suffix.lower() or '.png'}"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if src.path is not None:
+                    shutil.copyfile(src.path, target)
+                else:
+                    with target.open("wb") as handle:
+                        shutil.copyfileobj(src.open(), handle)
+                out[key] = f"{kind}/{target.name}"
+            out_frames.append(out)
+        write_json_atomic(source / "transforms.json", {"camera_model": "OPENCV", "frames": out_frames})
+
+    @staticmethod
+    def _read_cameras(dataset: Path) -> list[dict[str, Any]]:
+        document = read_json(dataset / "transforms.json")
+        cameras = []
+        for frame in document["frames"]:
+            merged = {**{k: document[k] for k in INTRINSIC_KEYS if k in document}, **frame}
+            camera = {k: merged[k] for k in (*INTRINSIC_KEYS, "transform_matrix", "file_path")}
+            cameras.append(camera)
+        return cameras
+
+
+def prepare_dataset(src_dir: Path, dst_dir: Path, max_image_size: int = 512) -> Any:
+    """The engine's dataset preparation (imported lazily: it pulls in torch/nerfstudio)."""
+    from .engine.dataset import prepare_dataset as engine_prepare
+
+    return engine_prepare(src_dir, dst_dir, max_image_size=max_image_size)

@@ -1,0 +1,356 @@
+"""JobService: what the HTTP routes ask of jobs, and what the worker reports back.
+
+It owns the state machine (queued -> running -> completed | failed | cancelled), writes every change to
+`job.json` and every event to `events.jsonl` before publishing it, and opens engine sessions: training
+sessions for the worker, export-only sessions (no editor) for previews and exports of idle jobs.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from blender_in2n.wire import (
+    EVENT_DONE,
+    EVENT_EDIT,
+    EVENT_ERROR,
+    EVENT_PREVIEW,
+    EVENT_PROGRESS,
+    EVENT_STATE,
+    FINAL_STATES,
+    route,
+)
+
+from ..config import Settings
+from .errors import ConflictError, EditorNotAvailableError, NotFoundError
+from .events import Event, EventHub
+from .store import JobRecord, JobStore, SceneStore, Workspace, new_id
+from .worker import Worker, checkpoint_path
+
+log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.5  # at most two progress events a second
+PERSIST_INTERVAL_S = 5.0  # job.json is rewritten at least this often while training
+ENGINE_PARAM_EXCLUDES = ("scene_id", "base_job_id", "continue_from_edit")
+
+
+class JobService:
+    def __init__(
+        self,
+        settings: Settings,
+        workspace: Workspace,
+        scenes: SceneStore,
+        jobs: JobStore,
+        device: str,
+        publish: Callable[[str, Event], None] = lambda job_id, event: None,
+    ) -> None:
+        self.settings = settings
+        self.workspace = workspace
+        self.scenes = scenes
+        self.jobs = jobs
+        self.device = device
+        self.publish = publish
+        self.worker = Worker(self, checkpoint_every=settings.checkpoint_every)
+        self._ticks: dict[str, tuple[float, float]] = {}  # job -> (last progress event, last persist)
+        self._export_sessions: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._export_lock = threading.Lock()
+        self._render_lock = threading.Lock()
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Requeue what a previous server left unfinished (oldest first), then start the worker."""
+        for record in self.jobs.list():
+            if record.state in ("queued", "running"):
+                if record.state == "running":
+                    self._set_state(
+                        record.job_id, "queued", "the server restarted; resuming from the last checkpoint"
+                    )
+                self.worker.submit(record.job_id)
+        self.worker.start()
+
+    def stop(self) -> None:
+        self.worker.stop()
+
+    def attach_hub(self, hub: EventHub) -> None:
+        self.publish = hub.publish_threadsafe
+
+    # --- API operations -----------------------------------------------------------------------------
+
+    def check_editor(self) -> None:
+        """Refuse a job up front when its editor cannot load here (offline without weights, a bad path)."""
+        from ..editor.loading import describe_model, resolve_model
+
+        available, message = describe_model(self.settings.model)
+        if available:
+            return
+        local = Path(resolve_model(self.settings.model)).expanduser().exists()
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "")
+        if local or offline:
+            raise EditorNotAvailableError(message, field="model")
+
+    def create(self, params: dict[str, Any]) -> JobRecord:
+        self.scenes.get(params["scene_id"])
+        base = params.get("base_job_id")
+        if base is not None:
+            base_record = self.jobs.get(base)
+            if base_record.state in ("queued", "running"):
+                raise ConflictError(f"base job {base} is still {base_record.state}", field="base_job_id")
+            if not checkpoint_path(self.workspace.session_dir(base)).is_file():
+                raise ConflictError(f"base job {base} has no checkpoint to start from", field="base_job_id")
+        record = JobRecord(job_id=new_id("j"), scene_id=params["scene_id"], params=params)
+        self.jobs.create(record)
+        self._emit(record.job_id, EVENT_STATE, {"state": "queued", "phase": "queued", "message": "queued"})
+        self.worker.submit(record.job_id)
+        log.info("job %s queued on scene %s: %r", record.job_id, record.scene_id, params["instruction"])
+        return self.jobs.get(record.job_id)
+
+    def cancel(self, job_id: str) -> JobRecord:
+        record = self.jobs.get(job_id)
+        if record.state == "cancelled":
+            return record
+        if record.state in ("completed", "failed"):
+            raise ConflictError(f"job {job_id} is already {record.state}")
+        if self.worker.withdraw(job_id):
+            return self._finish(job_id, "cancelled", None, "cancelled before it started")
+        if self.worker.cancel(job_id):
+            return self.jobs.update(job_id, message="cancelling after the current step")
+        # Neither waiting nor running: the worker is between picking it up and running it.
+        return self._finish(job_id, "cancelled", None, "cancelled")
+
+    def resume(self, job_id: str) -> JobRecord:
+        record = self.jobs.get(job_id)
+        if record.state not in ("cancelled", "failed"):
+            raise ConflictError(f"job {job_id} is {record.state}; only cancelled or failed jobs resume")
+        self.scenes.get(record.scene_id)
+        record = self._set_state(
+            job_id, "queued", "queued again; continues from its last checkpoint", error=None
+        )
+        self.worker.submit(job_id)
+        return record
+
+    def delete(self, job_id: str, timeout: float = 120.0) -> None:
+        """Cancel if needed, wait for the worker to let go, then remove the job's folder."""
+        self.jobs.get(job_id)
+        dependants = [
+            r.job_id
+            for r in self.jobs.list()
+            if r.params.get("base_job_id") == job_id and r.state in ("queued", "running")
+        ]
+        if dependants:
+            raise ConflictError(f"job {dependants[0]} starts from this job's checkpoint and has not run yet")
+        self.worker.withdraw(job_id)
+        if self.worker.cancel(job_id) and not self.worker.wait_idle(job_id, timeout):
+            raise ConflictError(f"job {job_id} did not stop in {timeout:.0f} s; try again")
+        self._drop_export_session(job_id)
+        self.jobs.remove(job_id)
+
+    def delete_scene(self, scene_id: str) -> None:
+        self.scenes.get(scene_id)
+        busy = [
+            r.job_id for r in self.jobs.list() if r.scene_id == scene_id and r.state in ("queued", "running")
+        ]
+        if busy:
+            raise ConflictError(
+                f"job {busy[0]} on this scene is {self.jobs.get(busy[0]).state}; cancel it first"
+            )
+        self.scenes.remove(scene_id)
+
+    def call_session(self, job_id: str, call: Callable[[Any], Any]) -> concurrent.futures.Future[Any]:
+        """Run `call(session)` where it is safe: on the training thread if the job is running, else on an
+        export-only session (loaded from the last checkpoint; never loads the editor)."""
+        record = self.jobs.get(job_id)
+        future = self.worker.call_running(job_id, call)
+        if future is not None:
+            return future
+        future = concurrent.futures.Future()
+        try:
+            session = self._export_session(job_id, record)
+            with self._render_lock:  # one idle-job render at a time (sessions are not thread-safe)
+                future.set_result(call(session))
+        except Exception as exc:  # handed to the waiting request
+            future.set_exception(exc)
+        return future
+
+    def image_path(self, job_id: str, index: int) -> Path:
+        """The current training image `index`: edited if it has been, else the original."""
+        record = self.jobs.get(job_id)
+        scene = self.scenes.get(record.scene_id) if record.scene_id else None
+        count = scene["num_images"] if scene else None
+        if count is not None and not 0 <= index < count:
+            raise NotFoundError(f"image index {index} is outside 0..{count - 1}", field="index")
+        session_dir = self.workspace.session_dir(job_id)
+        for candidate in (
+            session_dir / "edited" / f"{index:04d}.png",
+            session_dir / "originals" / f"{index:04d}.png",
+        ):
+            if candidate.is_file():
+                return candidate
+        if scene is not None:
+            return (
+                self.workspace.scene_dir(record.scene_id) / "dataset" / scene["cameras"][index]["file_path"]
+            )
+        raise NotFoundError(f"no image {index}", field="index")
+
+    # --- the worker's side (JobRunner) -------------------------------------------------------------
+
+    def open_session(self, job_id: str, on_event: Callable[[Any], None]) -> Any:
+        from ..engine.session import EditSession
+        from ..engine.types import EditParams
+
+        record = self.jobs.get(job_id)
+        workdir = self.workspace.session_dir(job_id)
+        self._drop_export_session(job_id)
+        if (workdir / "session.json").is_file():
+            log.info("job %s: resuming from %s", job_id, workdir)
+            return EditSession.resume(workdir, device=self.device, on_event=on_event)
+        if workdir.exists():  # a creation cut off by a crash: start it again
+            shutil.rmtree(workdir)
+        engine_params = {k: v for k, v in record.params.items() if k not in ENGINE_PARAM_EXCLUDES}
+        engine_params.update(model=self.settings.model, max_image_size=self.settings.max_image_size)
+        base = record.params.get("base_job_id")
+        return EditSession.create(
+            self.scenes.dataset_dir(record.scene_id),
+            workdir,
+            EditParams.from_dict(engine_params),
+            device=self.device,
+            base_checkpoint=self.workspace.session_dir(base) if base else None,
+            continue_from_edit=bool(record.params.get("continue_from_edit")),
+            on_event=on_event,
+        )
+
+    def job_started(self, job_id: str, session: Any) -> None:
+        progress = session.progress
+        self._ticks[job_id] = (0.0, time.monotonic())
+        self.jobs.update(
+            job_id, state="running", phase=progress.phase, error=None, message=f"training ({progress.phase})"
+        )
+        self._emit(job_id, EVENT_STATE, {"state": "running", "phase": progress.phase, "message": "started"})
+        self.job_tick(job_id, session, force=True)
+
+    def job_tick(self, job_id: str, session: Any, force: bool = False) -> None:
+        now = time.monotonic()
+        last_event, last_persist = self._ticks.get(job_id, (0.0, now))
+        if not force and now - last_event < PROGRESS_INTERVAL_S:
+            return
+        p = session.progress
+        data = {
+            "phase": p.phase,
+            "step": p.step,
+            "total_steps": p.total_steps,
+            "progress": p.progress,
+            "eta_seconds": p.eta_seconds,
+            "losses": {k: float(v) for k, v in p.losses.items()},
+        }
+        persist = force or now - last_persist >= PERSIST_INTERVAL_S
+        self.jobs.update(job_id, persist=persist, edits_done=p.edits_done, **data)
+        self._ticks[job_id] = (now, now if persist else last_persist)
+        self._emit(job_id, EVENT_PROGRESS, data)
+
+    def job_engine_event(self, job_id: str, session: Any, event: Any) -> None:
+        data = dict(getattr(event, "data", {}) or {})
+        kind = getattr(event, "kind", "")
+        if kind == "edit":
+            index = int(data.get("image_index", data.get("index", -1)))
+            edits_done = int(data.get("edits_done", self.jobs.get(job_id).edits_done + 1))
+            self.jobs.update(job_id, persist=False, edits_done=edits_done)
+            self._emit(
+                job_id,
+                EVENT_EDIT,
+                {
+                    "image_index": index,
+                    "edits_done": edits_done,
+                    "url": route("jobs", job_id, "images", index),
+                },
+            )
+        elif kind == "checkpoint":
+            self.jobs.update(job_id)  # persist the progress that the checkpoint now holds
+            self._emit(job_id, EVENT_PREVIEW, {"step": int(data.get("step", 0))})
+        elif kind == "phase":
+            phase = str(data.get("phase", ""))
+            if phase in ("base", "edit", "done"):
+                self.jobs.update(job_id, phase=phase, message=f"training ({phase})")
+                self._emit(
+                    job_id, EVENT_STATE, {"state": "running", "phase": phase, "message": f"phase {phase}"}
+                )
+
+    def job_finished(
+        self, job_id: str, session: Any | None, outcome: str, error: dict[str, str] | None
+    ) -> None:
+        self._ticks.pop(job_id, None)
+        try:
+            self.jobs.get(job_id)
+        except NotFoundError:  # deleted while it ran
+            return
+        if session is not None and outcome != "failed":
+            try:
+                self.job_tick(job_id, session, force=True)
+            except Exception:  # noqa: BLE001 - progress is cosmetic here
+                log.exception("job %s: final progress", job_id)
+        if outcome == "interrupted":
+            self._set_state(job_id, "queued", "the server stopped; the job resumes at the next start")
+            return
+        messages = {
+            "completed": "edit finished",
+            "cancelled": "cancelled",
+            "failed": (error or {}).get("message", ""),
+        }
+        self._finish(job_id, outcome, error, messages.get(outcome, outcome))
+
+    # --- helpers ------------------------------------------------------------------------------------
+
+    def _finish(self, job_id: str, state: str, error: dict[str, str] | None, message: str) -> JobRecord:
+        changes: dict[str, Any] = {"error": error}
+        if state == "completed":
+            changes.update(phase="done", progress=1.0, eta_seconds=0.0)
+        record = self._set_state(job_id, state, message, **changes)
+        if error is not None:
+            self._emit(job_id, EVENT_ERROR, dict(error))
+        self._emit(job_id, EVENT_DONE, {"state": state})
+        log.info("job %s %s%s", job_id, state, f": {error['message']}" if error else "")
+        return record
+
+    def _set_state(self, job_id: str, state: str, message: str, **changes: Any) -> JobRecord:
+        record = self.jobs.update(job_id, state=state, message=message, **changes)
+        self._emit(job_id, EVENT_STATE, {"state": state, "phase": record.phase, "message": message})
+        return record
+
+    def _emit(self, job_id: str, kind: str, data: dict[str, Any]) -> None:
+        event = self.jobs.events(job_id).append(kind, data)
+        self.publish(job_id, event)
+
+    def _export_session(self, job_id: str, record: JobRecord) -> Any:
+        checkpoint = checkpoint_path(self.workspace.session_dir(job_id))
+        if not checkpoint.is_file():
+            raise ConflictError(
+                f"job {job_id} has no reconstruction yet (it is {record.state}); try again later"
+            )
+        stamp = checkpoint.stat().st_mtime
+        with self._export_lock:
+            cached = self._export_sessions.get(job_id)
+            if cached is not None and cached[0] == stamp:
+                self._export_sessions.move_to_end(job_id)
+                return cached[1]
+            from ..engine.session import EditSession
+
+            session = EditSession.open_for_export(self.workspace.session_dir(job_id), device=self.device)
+            self._export_sessions[job_id] = (stamp, session)
+            while len(self._export_sessions) > 2:
+                self._export_sessions.popitem(last=False)
+            return session
+
+    def _drop_export_session(self, job_id: str) -> None:
+        with self._export_lock:
+            self._export_sessions.pop(job_id, None)
+
+    @staticmethod
+    def is_final(state: str) -> bool:
+        return state in FINAL_STATES
