@@ -1,0 +1,44 @@
+"""Helpers for the Blender tests: run a bpy script in its own process, find a free port."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+
+
+def run_bpy_script(name: str, *args: str, home: Path, timeout: float = 600.0) -> dict:
+    """Run scripts/<name> with bpy in a fresh process; return its RESULT object (fail with its output)."""
+    env = dict(os.environ)
+    env["BLENDER_USER_RESOURCES"] = str(home)
+    env["PYTHONPATH"] = os.pathsep.join([str(SCRIPTS), str(REPO)])
+    env.setdefault("OMP_NUM_THREADS", "1")
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / name), *args],
+        cwd=str(SCRIPTS),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        pytest.fail(f"{name} exited with {proc.returncode}:\n{output[-6000:]}")
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if not lines:
+        pytest.fail(f"{name} printed no RESULT line:\n{output[-6000:]}")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,94 @@
+"""The client's wire pieces without a server: SSE parsing, multipart bodies, address rules, error bodies."""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import json
+import socket
+
+import pytest
+
+from blender_in2n import client, wire
+
+
+def test_sse_parser_reads_ids_kinds_multiline_data_and_skips_pings() -> None:
+    parser = client.SSEParser()
+    lines = [": ping", "id: 7", "event: progress", 'data: {"step": 3,', 'data: "phase": "base"}', ""]
+    events = [e for e in (parser.feed_line(line) for line in lines) if e is not None]
+    assert events == [client.Event(7, "progress", {"step": 3, "phase": "base"})]
+    assert parser.feed_line("") is None  # a blank line with no data dispatches nothing
+
+
+def test_sse_parser_names_non_json_data() -> None:
+    parser = client.SSEParser()
+    parser.feed_line("data: not json")
+    with pytest.raises(client.ClientError, match="not JSON"):
+        parser.feed_line("")
+
+
+def test_multipart_body_parses_back_with_the_standard_library() -> None:
+    transforms = {"frames": [{"file_path": "images/0000.png"}]}
+    files = [
+        client.FilePart("images", "0000.png", b"\x89PNG-bytes"),
+        client.FilePart("masks", "0000.png", b"m"),
+    ]
+    body, content_type = client.encode_multipart({"transforms": json.dumps(transforms)}, files)
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body
+    )
+    parts = list(message.iter_parts())
+    assert [p.get_param("name", header="content-disposition") for p in parts] == [
+        "transforms",
+        "images",
+        "masks",
+    ]
+    assert json.loads(parts[0].get_payload(decode=True)) == transforms
+    assert parts[1].get_filename() == "0000.png"
+    assert parts[1].get_payload(decode=True) == b"\x89PNG-bytes"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.3.4.5", "localhost", "::1", "[::1]"])
+def test_loopback_is_always_allowed(host: str) -> None:
+    client.check_address(host, 7860, online_access=False)
+
+
+def test_remote_hosts_need_online_access() -> None:
+    with pytest.raises(client.AddressNotAllowedError, match="online access"):
+        client.check_address("192.168.1.20", 7860, online_access=False)
+    client.check_address("192.168.1.20", 7860, online_access=True)
+    with pytest.raises(client.AddressNotAllowedError, match="invalid server host"):
+        client.check_address("http://example.com", 7860, online_access=True)
+    with pytest.raises(client.AddressNotAllowedError, match="port"):
+        client.check_address("127.0.0.1", 70000, online_access=False)
+
+
+def test_unreachable_server_raises_a_readable_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    c = client.Client("127.0.0.1", port)
+    with pytest.raises(client.ServerUnreachableError, match="refused"):
+        c.health()
+
+
+def test_error_body_becomes_server_error_with_the_servers_message() -> None:
+    body = json.dumps(
+        {"error": {"code": "validation_error", "message": "frames[3]: bad", "field": "frames[3]"}}
+    )
+    error = client._server_error(422, body.encode())
+    assert (error.status, error.code, error.message, error.field) == (
+        422,
+        "validation_error",
+        "frames[3]: bad",
+        "frames[3]",
+    )
+    fallback = client._server_error(502, b"<html>Bad Gateway</html>")
+    assert fallback.code == "http_error" and "Bad Gateway" in fallback.message
+
+
+def test_export_checks_kind_and_format_before_sending() -> None:
+    c = client.Client("127.0.0.1", 9)
+    with pytest.raises(client.ClientError, match="format"):
+        c.export("job", "point_cloud", "obj")
+    assert wire.EXPORT_FORMATS["point_cloud"] == ("ply",)

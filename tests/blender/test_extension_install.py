@@ -1,0 +1,41 @@
+"""The manifest validates, the zip holds only the extension, and it installs and unregisters cleanly."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import build_extension
+from bpy_helpers import free_port, run_bpy_script
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_zip_holds_only_the_extension(extension_zip: Path) -> None:
+    names = set(zipfile.ZipFile(extension_zip).namelist())
+    package = {p.name for p in (REPO / "blender_in2n").glob("*.py")}
+    assert names == package | {"blender_manifest.toml"}
+    assert not any(name.startswith(("server", "tests", "in2n_server")) for name in names)
+
+
+def test_built_zip_passes_blenders_validator(extension_zip: Path) -> None:
+    # build() already validated the staged folder and the zip; validate again explicitly here.
+    build_extension.run_tool(build_extension.find_blender_ext(), "validate", str(extension_zip))
+
+
+def test_install_register_and_disable_leave_nothing(extension_zip: Path, blender_home: Path) -> None:
+    result = run_bpy_script("install_extension.py", str(extension_zip), str(free_port()), home=blender_home)
+    before, after = result["before"], result["after"]
+    assert before["enabled"] and before["timer"] and before["scene_prop"] and before["wm_prop"]
+    assert len(before["classes"]) == 7
+    assert before["prefs_host"] == "127.0.0.1"
+    assert before["threads"] == ["in2n-worker"]
+    assert after == {
+        "classes": [],
+        "scene_prop": False,
+        "wm_prop": False,
+        "threads": [],
+        "enabled": False,
+        "timer": False,
+        "session": False,
+    }
