@@ -75,6 +75,7 @@ class ReferenceEditor:
         self.settings = settings or ReferenceEditorSettings()
         self._targets = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
         self._originals = torch.from_numpy(np.ascontiguousarray(originals, dtype=np.float32))
+        self._originals_at: dict[tuple[int, int], torch.Tensor] = {}  # the originals resized, per size
         self.calls = 0
         self.index_mismatches = 0
         self.timesteps: list[float] = []
@@ -104,14 +105,17 @@ class ReferenceEditor:
         return edited.clamp(0.0, 1.0).to(render.device, render.dtype)
 
     def _match_view(self, view_index: int, original: torch.Tensor) -> int:
-        """`view_index` if its original matches the one given, else the view with the nearest original."""
-        given = _resize(original.detach().to("cpu", torch.float32), *self._originals.shape[1:3])
-        in_range = 0 <= view_index < len(self._originals)
-        if in_range and float((self._originals[view_index] - given).abs().mean()) < 2.0 / 255.0:
+        """`view_index` if its original is (one of) the nearest to the one given, else the nearest view."""
+        given = original.detach().to("cpu", torch.float32)
+        size = tuple(given.shape[:2])
+        if size not in self._originals_at:
+            self._originals_at[size] = torch.stack([_resize(view, *size) for view in self._originals])
+        errors = (self._originals_at[size] - given).abs().mean(dim=(1, 2, 3))  # [N]
+        nearest = int(errors.argmin())
+        if 0 <= view_index < len(errors) and float(errors[view_index]) <= float(errors[nearest]) + 1e-6:
             return view_index
-        errors = (self._originals - given).abs().mean(dim=(1, 2, 3))
         self.index_mismatches += 1
-        return int(errors.argmin())
+        return nearest
 
 
 def _resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
