@@ -99,6 +99,7 @@ class JobService:
 
     def create(self, params: dict[str, Any]) -> JobRecord:
         self.scenes.get(params["scene_id"])
+        self.check_editor()
         base = params.get("base_job_id")
         if base is not None:
             base_record = self.jobs.get(base)

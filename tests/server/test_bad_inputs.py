@@ -1,0 +1,492 @@
+"""Bad input against a real server: the right 4xx, an error body naming the problem, nothing written."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+from server_process import ServerProcess, upload_parts, workspace_snapshot
+
+IDENTITY = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 3], [0, 0, 0, 1]]
+
+
+def png(width: int = 32, height: int = 32, colour: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def frame(name: str = "a.png", **changes: Any) -> dict[str, Any]:
+    camera = {
+        "file_path": f"images/{name}",
+        "fl_x": 40.0,
+        "fl_y": 40.0,
+        "cx": 16.0,
+        "cy": 16.0,
+        "w": 32,
+        "h": 32,
+        "transform_matrix": IDENTITY,
+    }
+    camera.update(changes)
+    return camera
+
+
+def scene_upload(frames: list[dict], images: dict[str, bytes], transforms_text: str | None = None) -> dict:
+    """Always multipart (the transforms go as a plain form field, so even zero images is multipart)."""
+    text = transforms_text if transforms_text is not None else json.dumps({"frames": frames})
+    files = [("transforms", (None, text.encode()))]
+    files += [("images", (name, data, "image/png")) for name, data in images.items()]
+    return {"files": files}
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("roots")
+    allowed = base / "allowed"
+    (allowed / "empty").mkdir(parents=True)
+    (base / "outside").mkdir()
+    (base / "outside" / "transforms.json").write_text(json.dumps({"frames": [frame()]}))
+    (allowed / "escape").symlink_to(base / "outside")
+    return {"base": base, "allowed": allowed}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, roots: dict[str, Path]) -> Iterator[ServerProcess]:
+    workspace = tmp_path_factory.mktemp("bad-inputs") / "workspace"
+    args = [
+        "--max-upload-mb",
+        "1",
+        "--max-images",
+        "20",
+        "--max-image-side",
+        "256",
+        "--allow-root",
+        str(roots["allowed"]),
+    ]
+    process = ServerProcess(workspace, args).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server: ServerProcess) -> Iterator[httpx.Client]:
+    with server.client() as http:
+        yield http
+
+
+def job(**changes: Any) -> dict[str, Any]:
+    return {"json": {"scene_id": "s-000000000000", "instruction": "make it blue", **changes}}
+
+
+NAN_TEXT = json.dumps({"frames": [frame()]}).replace("[[1, 0, 0, 0]", "[[NaN, 0, 0, 0]")
+SINGULAR = [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 3], [0, 0, 0, 1]]
+MIRRORED = [[-1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 3], [0, 0, 0, 1]]
+BAD_LAST_ROW = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 3], [0, 0, 1, 1]]
+
+# (name, method, path, request kwargs, status, code, field prefix)
+CASES: list[tuple[str, str, str, Callable[[dict], dict], int, str, str | None]] = [
+    (
+        "malformed transforms JSON",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([], {"a.png": png()}, "{frames: ["),
+        400,
+        "bad_request",
+        "transforms",
+    ),
+    (
+        "transforms not an object",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([], {"a.png": png()}, "[1, 2]"),
+        422,
+        "validation_error",
+        "transforms",
+    ),
+    (
+        "zero frames",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([], {}),
+        422,
+        "validation_error",
+        "transforms.frames",
+    ),
+    (
+        "zero images",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([frame()], {}),
+        422,
+        "validation_error",
+        "images",
+    ),
+    (
+        "wrong type focal",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([frame(fl_x="wide")], {"a.png": png()}),
+        422,
+        "validation_error",
+        "frames[0].fl_x",
+    ),
+    (
+        "negative width",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([frame(w=-32)], {"a.png": png()}),
+        422,
+        "validation_error",
+        "frames[0].w",
+    ),
+    (
+        "NaN in matrix",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([], {"a.png": png()}, NAN_TEXT),
+        422,
+        "validation_error",
+        "frames[0].transform_matrix",
+    ),
+    (
+        "singular matrix",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([frame(transform_matrix=SINGULAR)], {"a.png": png()}),
+        422,
+        "validation_error",
+        "frames[0].transform_matrix",
+    ),
+    (
+        "mirrored matrix",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([frame(transform_matrix=MIRRORED)], {"a.png": png()}),
+        422,
+        "validation_error",
+        "frames[0].transform_matrix",
+    ),
+    (
+        "matrix last row",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([frame(transform_matrix=BAD_LAST_ROW)], {"a.png": png()}),
+        422,
+        "validation_error",
+        "frames[0].transform_matrix",
+    ),
+    (
+        "3x3 matrix",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([frame(transform_matrix=[[1, 0, 0], [0, 1, 0], [0, 0, 1]])], {"a.png": png()}),
+        422,
+        "validation_error",
+        "frames[0].transform_matrix",
+    ),
+    (
+        "images of mismatched size",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload(
+            [frame("a.png"), frame("b.png", w=48, h=48, cx=24.0, cy=24.0)],
+            {"a.png": png(), "b.png": png(48, 48)},
+        ),
+        422,
+        "validation_error",
+        "frames[1]",
+    ),
+    (
+        "camera size differs from image",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([frame(w=64, h=64)], {"a.png": png()}),
+        422,
+        "validation_error",
+        "frames[0].w",
+    ),
+    (
+        "frame names a missing upload",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([frame("missing.png")], {"a.png": png()}),
+        422,
+        "validation_error",
+        "frames[0].file_path",
+    ),
+    (
+        "upload named by no frame",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([frame()], {"a.png": png(), "extra.png": png()}),
+        422,
+        "validation_error",
+        "images",
+    ),
+    (
+        "not an image",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([frame()], {"a.png": b"this is not a png"}),
+        422,
+        "validation_error",
+        "frames[0].file_path",
+    ),
+    (
+        "traversal in upload name",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([frame("..evil.png")], {"..evil.png": png()}),
+        422,
+        "validation_error",
+        "images[0]",
+    ),
+    (
+        "oversized upload",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([frame()], {"a.png": png(), "pad.bin": b"\0" * (1024 * 1024 + 10)}),
+        413,
+        "too_large",
+        "body",
+    ),
+    (
+        "too many images",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([frame(f"{i}.png") for i in range(21)], {"a.png": png()}),
+        413,
+        "too_large",
+        "transforms.frames",
+    ),
+    (
+        "image side over the limit",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([frame(w=300, h=300, cx=150.0, cy=150.0)], {"a.png": png(300, 300)}),
+        413,
+        "too_large",
+        "frames[0].file_path",
+    ),
+    ("not multipart", "POST", "/v1/scenes", lambda r: {"json": {"frames": []}}, 400, "bad_request", "body"),
+    (
+        "path outside the allowed roots",
+        "POST",
+        "/v1/scenes/from-path",
+        lambda r: {"json": {"path": str(r["base"] / "outside")}},
+        403,
+        "forbidden",
+        "path",
+    ),
+    (
+        "path traversal out of a root",
+        "POST",
+        "/v1/scenes/from-path",
+        lambda r: {"json": {"path": str(r["allowed"]) + "/../outside"}},
+        403,
+        "forbidden",
+        "path",
+    ),
+    (
+        "symlink out of a root",
+        "POST",
+        "/v1/scenes/from-path",
+        lambda r: {"json": {"path": str(r["allowed"] / "escape")}},
+        403,
+        "forbidden",
+        "path",
+    ),
+    (
+        "path without a dataset",
+        "POST",
+        "/v1/scenes/from-path",
+        lambda r: {"json": {"path": str(r["allowed"] / "empty")}},
+        422,
+        "validation_error",
+        "path",
+    ),
+    ("unknown scene", "GET", "/v1/scenes/s-000000000000", lambda r: {}, 404, "not_found", "scene_id"),
+    ("unknown scene image", "GET", "/v1/scenes/s-x/images/0", lambda r: {}, 404, "not_found", "scene_id"),
+    ("delete unknown scene", "DELETE", "/v1/scenes/s-x", lambda r: {}, 404, "not_found", "scene_id"),
+    ("unknown job", "GET", "/v1/jobs/j-000000000000", lambda r: {}, 404, "not_found", "job_id"),
+    ("events of unknown job", "GET", "/v1/jobs/j-x/events", lambda r: {}, 404, "not_found", "job_id"),
+    ("cancel unknown job", "POST", "/v1/jobs/j-x/cancel", lambda r: {}, 404, "not_found", "job_id"),
+    ("image of unknown job", "GET", "/v1/jobs/j-x/images/0", lambda r: {}, 404, "not_found", "job_id"),
+    ("job on unknown scene", "POST", "/v1/jobs", lambda r: job(), 404, "not_found", "scene_id"),
+    (
+        "job without instruction",
+        "POST",
+        "/v1/jobs",
+        lambda r: {"json": {"scene_id": "s-1"}},
+        422,
+        "validation_error",
+        "instruction",
+    ),
+    (
+        "job instruction wrong type",
+        "POST",
+        "/v1/jobs",
+        lambda r: job(instruction=5),
+        422,
+        "validation_error",
+        "instruction",
+    ),
+    (
+        "job unknown tier",
+        "POST",
+        "/v1/jobs",
+        lambda r: job(tier="in2n-huge"),
+        422,
+        "validation_error",
+        "tier",
+    ),
+    (
+        "job bounds reversed",
+        "POST",
+        "/v1/jobs",
+        lambda r: job(lower_bound=0.9, upper_bound=0.1),
+        422,
+        "validation_error",
+        None,
+    ),
+    ("job unknown field", "POST", "/v1/jobs", lambda r: job(guidence=3), 422, "validation_error", "guidence"),
+    (
+        "job malformed JSON",
+        "POST",
+        "/v1/jobs",
+        lambda r: {"content": b"{scene", "headers": {"content-type": "application/json"}},
+        400,
+        "bad_request",
+        None,
+    ),
+    (
+        "preview with NaN camera",
+        "POST",
+        "/v1/jobs/j-x/preview",
+        lambda r: {
+            "content": json.dumps({"camera": frame()}).replace("40.0", "NaN", 1),
+            "headers": {"content-type": "application/json"},
+        },
+        422,
+        "validation_error",
+        "camera.fl_x",
+    ),
+    (
+        "preview too large",
+        "POST",
+        "/v1/jobs/j-x/preview",
+        lambda r: {"json": {"camera": {k: v for k, v in frame().items() if k != "file_path"}, "width": 5000}},
+        422,
+        "validation_error",
+        "width",
+    ),
+    (
+        "export mesh as nothing",
+        "POST",
+        "/v1/jobs/j-x/export",
+        lambda r: {"json": {"kind": "point_cloud", "format": "glb"}},
+        422,
+        "validation_error",
+        None,
+    ),
+    (
+        "bad Last-Event-ID",
+        "GET",
+        "/v1/jobs/j-x/events",
+        lambda r: {"headers": {"Last-Event-ID": "x"}},
+        404,
+        "not_found",
+        "job_id",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "path", "make", "status", "code", "field"), CASES, ids=[case[0] for case in CASES]
+)
+def test_bad_input_is_rejected_and_writes_nothing(
+    server: ServerProcess,
+    client: httpx.Client,
+    roots: dict[str, Path],
+    name: str,
+    method: str,
+    path: str,
+    make: Callable[[dict], dict],
+    status: int,
+    code: str,
+    field: str | None,
+) -> None:
+    before = workspace_snapshot(server.workspace)
+    response = client.request(method, path, **make(roots))
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert error["message"] and "Traceback" not in response.text
+    if field is not None:
+        assert (error["field"] or "").startswith(field), error
+    assert workspace_snapshot(server.workspace) == before
+
+
+def test_a_valid_upload_then_delete(
+    server: ServerProcess, client: httpx.Client, tiny_scene_dir: Path
+) -> None:
+    """The positive control for the table: the same server accepts a good scene and removes it cleanly."""
+    before = workspace_snapshot(server.workspace)
+    data, files = upload_parts(tiny_scene_dir)
+    response = client.post("/v1/scenes", data=data, files=files)
+    assert response.status_code == 201, response.text
+    scene = response.json()
+    assert scene["num_images"] == 16 and (scene["width"], scene["height"]) == (48, 48)
+    assert len(scene["cameras"]) == 16 and scene["source"] == "upload"
+    image = client.get(f"/v1/scenes/{scene['scene_id']}/images/3")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(image.content)).size == (48, 48)
+    assert client.get(f"/v1/scenes/{scene['scene_id']}/images/16").status_code == 404
+    assert [s["scene_id"] for s in client.get("/v1/scenes").json()] == [scene["scene_id"]]
+    assert client.delete(f"/v1/scenes/{scene['scene_id']}").status_code == 204
+    assert workspace_snapshot(server.workspace) == before
+
+
+def test_dataset_inside_an_allowed_root(
+    server: ServerProcess, client: httpx.Client, roots: dict[str, Path], tiny_scene_dir: Path
+) -> None:
+    import shutil
+
+    target = roots["allowed"] / "scene"
+    if not target.exists():
+        shutil.copytree(tiny_scene_dir, target)
+    response = client.post("/v1/scenes/from-path", json={"path": str(target)})
+    assert response.status_code == 201, response.text
+    assert response.json()["source"] == str(target)
+    assert client.delete(f"/v1/scenes/{response.json()['scene_id']}").status_code == 204
+
+
+def test_large_image_is_downscaled(server: ServerProcess, client: httpx.Client) -> None:
+    """Images over `max_image_size` (512 by default) shrink with their intrinsics; here 200 px stays."""
+    upload = scene_upload(
+        [
+            frame(w=200, h=100, cx=100.0, cy=50.0, fl_x=150.0, fl_y=150.0),
+            frame(
+                "b.png",
+                w=200,
+                h=100,
+                cx=100.0,
+                cy=50.0,
+                fl_x=150.0,
+                fl_y=150.0,
+                transform_matrix=[[1, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 3], [0, 0, 0, 1]],
+            ),
+        ],
+        {"a.png": png(200, 100), "b.png": png(200, 100)},
+    )
+    response = client.post("/v1/scenes", **upload)
+    assert response.status_code == 201, response.text
+    camera = response.json()["cameras"][0]
+    assert (camera["w"], camera["h"], camera["fl_x"]) == (200, 100, 150.0)
+    client.delete(f"/v1/scenes/{response.json()['scene_id']}")
