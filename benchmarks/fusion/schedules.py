@@ -28,9 +28,9 @@ class FusionConfig:
 
     tier: str = "in2n-cpu"
     """The engine's preset tier (the CPU one by default)."""
-    base_steps: int = 300
+    base_steps: int = 200
     """Steps of the base reconstruction on the original images (shared by all schedules of a scene)."""
-    edit_steps: int = 600
+    edit_steps: int = 300
     """Steps of the edit phase, the same for every schedule."""
     eval_every: int = 50
     """Held-out quality is measured every this many edit steps (and at step 0)."""
