@@ -89,6 +89,9 @@ class JobCreate(Strict):
     edit_count: int = Field(1, ge=1, le=1000, description="images edited at each edit step")
     schedule: Literal["rolling", "sweep", "once"] = "rolling"
     sweep_every: int = Field(2500, ge=1, le=1_000_000)
+    optimize_cameras: bool = Field(
+        True, description="refine poses; false for exact cameras (Blender renders)"
+    )
     base_job_id: str | None = Field(
         None, max_length=64, description="reuse this finished job's reconstruction"
     )
@@ -138,7 +141,7 @@ class ExportRequest(Strict):
     kind: Literal["point_cloud", "mesh"] = "point_cloud"
     format: Literal["ply", "obj", "glb"] = "ply"
     num_points: int = Field(200_000, ge=1, le=10_000_000, description="point cloud: points to keep")
-    resolution: int = Field(128, ge=16, le=1024, description="mesh: voxels along the longest side")
+    resolution: int = Field(128, ge=16, le=256, description="mesh: voxels along the longest side")
 
     @model_validator(mode="after")
     def _format_fits_kind(self) -> ExportRequest:

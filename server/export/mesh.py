@@ -2,8 +2,7 @@
 
 TSDF fusion averages many noisy depth maps into one signed distance field and extracts a watertight
 surface with vertex colours, which suits a NeRF's depth better than marching cubes on its density
-(whose level set is arbitrary and floaters-laden). open3d's scalable volume only allocates voxels near
-surfaces, so memory follows the surface area, not the bounding box.
+(whose level set is arbitrary and floaters-laden).
 """
 
 from __future__ import annotations
@@ -38,11 +37,16 @@ def tsdf_mesh(
     low, high = np.percentile(cloud, 0.5, axis=0), np.percentile(cloud, 99.5, axis=0)
     pad = 0.05 * (high - low).max()
     low, high = low - pad, high + pad
-    voxel = float((high - low).max() / resolution)
-    volume = o3d.pipelines.integration.ScalableTSDFVolume(
-        voxel_length=voxel,
+    length = float((high - low).max())
+    voxel = length / resolution
+    # A dense cube over the surface's bounds. (open3d 0.20's ScalableTSDFVolume integrates nothing on
+    # this build, so the uniform volume it is: `resolution` <= 256 keeps it under ~400 MB.)
+    volume = o3d.pipelines.integration.UniformTSDFVolume(
+        length=length,
+        resolution=resolution,
         sdf_trunc=4.0 * voxel,
         color_type=o3d.pipelines.integration.TSDFVolumeColorType.RGB8,
+        origin=low.astype(np.float64).reshape(3, 1),
     )
     for camera, render in renders:
         depth = np.asarray(render.depth, np.float32).reshape(camera.height, camera.width).copy()

@@ -19,17 +19,25 @@ def point_cloud(session: Any, num_points: int, seed: int = 0) -> tuple[np.ndarra
     """
     cameras = session.training_cameras
     pixels = sum(camera.width * camera.height for camera in cameras)
-    scale = float(np.clip(math.sqrt(1.5 * num_points / max(pixels, 1)), 1 / 8, 8.0))
-    points, colors = [], []
-    for camera in scaled_cameras(cameras, scale):
-        p, c = backproject(session.render(camera), camera)
-        points.append(p)
-        colors.append(c)
-    all_points = np.concatenate(points) if points else np.zeros((0, 3), np.float32)
-    all_colors = np.concatenate(colors) if colors else np.zeros((0, 3), np.float32)
+    scale = float(np.clip(math.sqrt(1.2 * num_points / max(pixels, 1)), 1 / 8, 8.0))
+    all_points, all_colors = _render_points(session, cameras, scale)
+    if 0 < len(all_points) < num_points and scale < 8.0:  # fewer opaque pixels than hoped: once larger
+        scale = float(min(8.0, scale * math.sqrt(1.2 * num_points / len(all_points))))
+        all_points, all_colors = _render_points(session, cameras, scale)
     if len(all_points) == 0:
         raise ConflictError("the reconstruction has no opaque surface to export yet; let it train longer")
     if len(all_points) > num_points:
         keep = np.random.default_rng(seed).choice(len(all_points), size=num_points, replace=False)
         all_points, all_colors = all_points[keep], all_colors[keep]
     return all_points, all_colors
+
+
+def _render_points(session: Any, cameras: list[Any], scale: float) -> tuple[np.ndarray, np.ndarray]:
+    points, colors = [], []
+    for camera in scaled_cameras(cameras, scale):
+        p, c = backproject(session.render(camera), camera)
+        points.append(p)
+        colors.append(c)
+    if not points:
+        return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32)
+    return np.concatenate(points), np.concatenate(colors)

@@ -182,24 +182,29 @@ class JobService:
         return future
 
     def image_path(self, job_id: str, index: int) -> Path:
-        """The current training image `index`: edited if it has been, else the original."""
+        """The current training image `index`: edited if it has been, else this job's original."""
         record = self.jobs.get(job_id)
-        scene = self.scenes.get(record.scene_id) if record.scene_id else None
-        count = scene["num_images"] if scene else None
-        if count is not None and not 0 <= index < count:
-            raise NotFoundError(f"image index {index} is outside 0..{count - 1}", field="index")
         session_dir = self.workspace.session_dir(job_id)
-        for candidate in (
-            session_dir / "edited" / f"{index:04d}.png",
-            session_dir / "originals" / f"{index:04d}.png",
-        ):
+        own = session_dir / "dataset" / "images"
+        count = len(list(own.glob("*.png"))) if own.is_dir() else self._scene_image_count(record.scene_id)
+        if not 0 <= index < count:
+            raise NotFoundError(f"image index {index} is outside 0..{count - 1}", field="index")
+        name = f"{index:04d}.png"  # the engine's names: edited/ and its own copy of the dataset
+        for candidate in (session_dir / "edited" / name, session_dir / "dataset" / "images" / name):
             if candidate.is_file():
                 return candidate
-        if scene is not None:
+        if record.scene_id in {s["scene_id"] for s in self.scenes.list()}:  # not started yet
+            scene = self.scenes.get(record.scene_id)
             return (
                 self.workspace.scene_dir(record.scene_id) / "dataset" / scene["cameras"][index]["file_path"]
             )
-        raise NotFoundError(f"no image {index}", field="index")
+        raise NotFoundError(f"image {index} of job {job_id} is gone", field="index")
+
+    def _scene_image_count(self, scene_id: str) -> int:
+        try:
+            return int(self.scenes.get(scene_id)["num_images"])
+        except NotFoundError:
+            return 0
 
     # --- the worker's side (JobRunner) -------------------------------------------------------------
 

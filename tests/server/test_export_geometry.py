@@ -1,0 +1,124 @@
+"""Export geometry against exact depth maps: back-projection and TSDF fusion land on the true surface.
+
+The renderer here is an exact ray caster of one sphere, standing in for `EditSession.render` so that the
+export's camera conventions (OpenGL axes, pixel centres at +0.5, z-depth, open3d's OpenCV axes) are
+checked without the noise of a NeRF. The end-to-end test does the same through the real engine.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+import trimesh
+
+from in2n_server.engine.types import CameraSpec, RenderResult
+from in2n_server.export.backproject import backproject, camera_points
+from in2n_server.export.mesh import tsdf_mesh
+from in2n_server.export.pointcloud import point_cloud
+from in2n_server.export.writers import SCENE_TO_GLTF, mesh_bytes, point_cloud_ply
+
+CENTRE = np.array([4.0, -2.0, 7.0])
+RADIUS = 1.5
+
+
+def look_at(position: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
+    back = (position - target) / np.linalg.norm(position - target)
+    right = np.cross(up, back)
+    right /= np.linalg.norm(right)
+    pose = np.eye(4)
+    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, np.cross(back, right), back, position
+    return pose
+
+
+class SphereScene:
+    """`training_cameras` around a sphere and an exact `render` (what export needs of a session)."""
+
+    def __init__(self, views: int = 12, width: int = 40, height: int = 32) -> None:
+        self.training_cameras = []
+        for i in range(views):
+            angle = 2 * math.pi * i / views
+            position = CENTRE + 6.0 * np.array([math.cos(angle), 0.5 * math.sin(2 * angle), math.sin(angle)])
+            pose = look_at(position, CENTRE, np.array([0.3, 1.0, 0.1]))
+            self.training_cameras.append(
+                CameraSpec(36.0, 34.0, width / 2 + 1.3, height / 2 - 0.7, width, height, pose)
+            )
+
+    def render(self, camera: CameraSpec) -> RenderResult:
+        local = camera_points(camera, np.ones((camera.height, camera.width))).reshape(-1, 3)  # z-depth 1
+        c2w = np.asarray(camera.camera_to_world)
+        directions = local @ c2w[:3, :3].T
+        offset = c2w[:3, 3] - CENTRE
+        a = np.sum(directions**2, axis=1)
+        b = 2 * directions @ offset
+        disc = b * b - 4 * a * (offset @ offset - RADIUS**2)
+        t = (-b - np.sqrt(np.maximum(disc, 0))) / (2 * a)  # the z-depth, as directions have z-depth 1
+        hit = disc > 0
+        depth = np.where(hit, t, 0.0).reshape(camera.height, camera.width)
+        colour = np.where(hit[:, None], [0.9, 0.2, 0.1], [1.0, 1.0, 1.0]).reshape(
+            camera.height, camera.width, 3
+        )
+        return RenderResult(
+            colour.astype(np.float32),
+            depth.astype(np.float32),
+            hit.reshape(camera.height, camera.width).astype(np.float32),
+        )
+
+
+def surface_error(points: np.ndarray) -> np.ndarray:
+    return np.abs(np.linalg.norm(points - CENTRE, axis=1) - RADIUS)
+
+
+def test_backprojected_points_lie_on_the_sphere() -> None:
+    scene = SphereScene()
+    camera = scene.training_cameras[0]
+    points, colours = backproject(scene.render(camera), camera)
+    assert len(points) > 100
+    assert surface_error(points).max() < 1e-4
+    assert np.allclose(colours, [0.9, 0.2, 0.1], atol=1e-6)
+
+
+def test_point_cloud_reaches_the_requested_count_and_stays_on_the_surface() -> None:
+    points, colours = point_cloud(SphereScene(), num_points=5000)
+    assert len(points) == len(colours) == 5000
+    assert surface_error(points).max() < 1e-3
+    # Points cover the sphere from every side, not one view.
+    directions = (points - CENTRE) / RADIUS
+    assert np.all(np.abs(directions.mean(axis=0)) < 0.3)
+
+
+def test_tsdf_mesh_is_the_sphere_in_the_scene_frame() -> None:
+    vertices, faces, colours = tsdf_mesh(SphereScene(), resolution=48)
+    assert len(faces) > 500 and colours.shape == vertices.shape
+    voxel = (2 * RADIUS * 1.1) / 48
+    error = surface_error(vertices)
+    assert np.median(error) < 0.5 * voxel and np.mean(error < 1.5 * voxel) > 0.95
+    assert np.linalg.norm(vertices.mean(axis=0) - CENTRE) < 0.1 * RADIUS
+    assert np.mean(np.abs(colours - [0.9, 0.2, 0.1]).max(axis=1) < 0.05) > 0.9
+
+
+def test_ply_point_cloud_layout() -> None:
+    points = np.array([[1.0, 2.0, 3.0], [-1.5, 0.0, 2.5]], np.float32)
+    data = point_cloud_ply(points, np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]]))
+    cloud = trimesh.load(io.BytesIO(data), file_type="ply")
+    assert np.allclose(cloud.vertices, points)
+    assert cloud.colors[:, :3].tolist() == [[255, 0, 128], [0, 255, 0]]
+
+
+@pytest.mark.parametrize("file_format", ["ply", "obj", "glb"])
+def test_mesh_formats_keep_vertex_colours(file_format: str) -> None:
+    vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float)
+    faces = np.array([[0, 1, 2], [0, 1, 3], [0, 2, 3], [1, 2, 3]])
+    colours = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], float)
+    loaded = trimesh.load(
+        io.BytesIO(mesh_bytes(vertices, faces, colours, file_format)),
+        file_type=file_format,
+        process=False,
+        force="mesh",
+    )
+    expected = vertices @ SCENE_TO_GLTF.T if file_format == "glb" else vertices
+    assert np.allclose(np.asarray(loaded.vertices), expected)
+    assert len(loaded.faces) == 4
+    assert np.asarray(loaded.visual.vertex_colors)[:, :3].tolist() == (colours * 255).astype(int).tolist()

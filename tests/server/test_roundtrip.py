@@ -1,0 +1,134 @@
+"""End to end against a real server process: upload, edit (real engine, tiny editor), events, preview,
+export, and the exported geometry where the scene was in the scene's own (awkward) world frame."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import trimesh
+from PIL import Image
+from server_process import ServerProcess, upload_parts
+
+pytestmark = pytest.mark.slow
+
+JOB = {
+    "instruction": "make it blue",
+    "tier": "in2n-cpu",
+    "diffusion_steps": 2,
+    "base_iterations": 240,
+    "edit_iterations": 30,
+    "edit_rate": 10,
+    "seed": 3,
+}
+
+
+def read_sse(response: httpx.Response) -> list[dict]:
+    """Parse an SSE stream into [{"id", "event", "data"}] until the server closes it."""
+    events, current = [], {}
+    for line in response.iter_lines():
+        if line == "":
+            if "event" in current:
+                events.append(current)
+            current = {}
+        elif line.startswith(":"):
+            continue
+        else:
+            key, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            current[key] = int(value) if key == "id" else json.loads(value) if key == "data" else value
+    return events
+
+
+def follow(client: httpx.Client, job_id: str, after: int = 0) -> list[dict]:
+    headers = {"Last-Event-ID": str(after)} if after else {}
+    with client.stream("GET", f"/v1/jobs/{job_id}/events", headers=headers, timeout=600) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return read_sse(response)
+
+
+def read_ply_points(data: bytes) -> np.ndarray:
+    header, _, body = data.partition(b"end_header\n")
+    count = int(
+        next(line for line in header.decode().splitlines() if line.startswith("element vertex")).split()[-1]
+    )
+    record = np.dtype([("xyz", "<f4", 3), ("rgb", "u1", 3)])
+    assert len(body) == count * record.itemsize
+    return np.frombuffer(body, dtype=record)["xyz"].astype(np.float64)
+
+
+def near_surface_share(scene, points: np.ndarray) -> float:
+    """Share of the points near the objects' region that lie within 5% of the scene radius of a surface."""
+    near = np.linalg.norm(points - scene.object_centre, axis=1) < 2.0 * scene.radius
+    assert near.sum() > 0.3 * len(points), "most exported points should be around the objects"
+    distance = scene.distance_to_surfaces(points[near])
+    return float(np.mean(distance < 0.05 * scene.radius))
+
+
+def test_round_trip(start_server, tiny_ip2p_dir: Path, tiny_scene) -> None:
+    server: ServerProcess = start_server("--model", str(tiny_ip2p_dir), "--checkpoint-every", "40")
+    with server.client() as client:
+        health = client.get("/v1/health").json()
+        assert health["editor"]["available"] and health["device"] == "cpu"
+
+        data, files = upload_parts(tiny_scene.root)
+        scene = client.post("/v1/scenes", data=data, files=files).json()
+        created = client.post("/v1/jobs", json={"scene_id": scene["scene_id"], **JOB})
+        assert created.status_code == 202, created.text
+        job_id = created.json()["job_id"]
+
+        events = follow(client, job_id)
+        kinds = [e["event"] for e in events]
+        assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+        assert kinds[-1] == "done" and events[-1]["data"] == {"state": "completed"}, server.log()
+        assert "progress" in kinds and "preview" in kinds
+        edits = [e["data"] for e in events if e["event"] == "edit"]
+        assert len(edits) == 3  # 30 edit steps, one edit every 10
+        progress = [e["data"]["progress"] for e in events if e["event"] == "progress"]
+        assert progress == sorted(progress) and progress[-1] == 1.0 and max(progress) <= 1.0
+
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        assert (job["state"], job["phase"], job["edits_done"], job["step"]) == ("completed", "done", 3, 270)
+        edited = client.get(edits[0]["url"])
+        assert edited.status_code == 200 and Image.open(io.BytesIO(edited.content)).size == (48, 48)
+
+        # A reconnect after event 5 gets exactly the rest; after the last one, an empty stream that closes.
+        assert [e["id"] for e in follow(client, job_id, after=5)] == [e["id"] for e in events[5:]]
+        assert follow(client, job_id, after=events[-1]["id"]) == []
+
+        heldout = tiny_scene.heldout_cameras[0]
+        camera = {k: heldout[k] for k in ("fl_x", "fl_y", "cx", "cy", "w", "h", "transform_matrix")}
+        preview = client.post(f"/v1/jobs/{job_id}/preview", json={"camera": camera, "width": 64})
+        assert preview.status_code == 200 and preview.headers["content-type"] == "image/png"
+        assert Image.open(io.BytesIO(preview.content)).size == (64, 64)
+
+        cloud = client.post(f"/v1/jobs/{job_id}/export", json={"kind": "point_cloud", "num_points": 20000})
+        assert cloud.status_code == 200, cloud.text
+        assert f"{job_id}-point_cloud.ply" in cloud.headers["content-disposition"]
+        points = read_ply_points(cloud.content)
+        assert 5000 < len(points) <= 20000
+        share = near_surface_share(tiny_scene, points)
+        print(f"point cloud: {len(points)} points, {share:.1%} within 5% of the scene radius of a surface")
+        assert share > 0.6
+
+        mesh_response = client.post(
+            f"/v1/jobs/{job_id}/export", json={"kind": "mesh", "format": "ply", "resolution": 64}
+        )
+        assert mesh_response.status_code == 200, mesh_response.text
+        mesh = trimesh.load(io.BytesIO(mesh_response.content), file_type="ply", process=False)
+        assert len(mesh.faces) > 100 and mesh.visual.vertex_colors is not None
+        share = near_surface_share(tiny_scene, np.asarray(mesh.vertices))
+        print(f"mesh: {len(mesh.vertices)} vertices, {share:.1%} within 5% of the scene radius of a surface")
+        assert share > 0.6
+
+        glb = client.post(
+            f"/v1/jobs/{job_id}/export", json={"kind": "mesh", "format": "glb", "resolution": 32}
+        )
+        assert glb.status_code == 200 and glb.content[:4] == b"glTF"
+        assert struct.unpack("<I", glb.content[8:12])[0] == len(glb.content)
