@@ -22,11 +22,12 @@ import bpy
 from mathutils import Matrix
 
 from . import camera_math, capture, preferences, previews, scene_import, wire
-from .client import Client, ClientError, FilePart, ServerError
+from .client import Client, ClientError, FilePart, ServerError, is_loopback
 from .worker import RESULT_CONNECTION, RESULT_DONE, RESULT_EVENT, RESULT_FAILED, Worker
 
 DATASET_COLLECTION = "In2N Dataset Cameras"
-HEALTH_RETRY_SECONDS = 5.0
+HEALTH_RETRY_SECONDS = 5.0  # while not connected
+HEARTBEAT_SECONDS = 15.0  # while connected: notices a server that died or restarted
 DRAIN_BATCH = 50
 
 
@@ -120,7 +121,7 @@ def start_local_server(context: Any) -> None:
         raise ActionError("a local server started from Blender is already running")
     if not settings.python or not os.path.isfile(settings.python):
         raise ActionError("set 'Server Python' in the extension's preferences to a Python with in2n-server")
-    if not client_is_loopback(settings.host):
+    if not is_loopback(settings.host):
         raise ActionError(
             f"a local server listens on this machine; set the host to 127.0.0.1, not {settings.host}"
         )
@@ -146,13 +147,8 @@ def start_local_server(context: Any) -> None:
         session.server_process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     client = make_client(context)
     _set_busy(context, "starting the local server")
-    session.worker.submit("health", lambda: _wait_healthy(client, session.server_process, 120.0))
-
-
-def client_is_loopback(host: str) -> bool:
-    from .client import is_loopback
-
-    return is_loopback(host)
+    process = session.server_process
+    session.worker.submit("health", lambda: _wait_healthy(client, process, 300.0))
 
 
 def _wait_healthy(client: Client, process: subprocess.Popen[bytes] | None, timeout: float) -> dict[str, Any]:
@@ -326,13 +322,12 @@ def import_result(context: Any, kind: str, fmt: str = "ply") -> None:
     """Download the job's point cloud or mesh (worker) and import it (drain, main thread)."""
     job_id = _require_job(context)
     settings = context.scene.in2n
+    num_points, resolution = settings.num_points, settings.mesh_resolution  # read here: no bpy on the worker
     client = make_client(context)
     directory = get_session().temp_dir("in2n-result-")
 
     def task() -> tuple[str, str]:
-        name, data = client.export(
-            job_id, kind, fmt, num_points=settings.num_points, resolution=settings.mesh_resolution
-        )
+        name, data = client.export(job_id, kind, fmt, num_points=num_points, resolution=resolution)
         path = os.path.join(directory, name)
         with open(path, "wb") as fh:
             fh.write(data)
@@ -384,24 +379,28 @@ def drain() -> float:
             notify(context, "ERROR", f"In2N: {type(exc).__name__}: {exc}")
     st = status(context)
     st.busy = session.worker.busy
-    _maybe_reconnect(context, session)
+    _heartbeat(context, session)
     return 0.1 if (session.worker.busy or session.worker.watching or handled) else 0.5
 
 
-def _maybe_reconnect(context: Any, session: Session) -> None:
-    """While not connected (after a first check), poll the server's health now and then."""
+def _heartbeat(context: Any, session: Session) -> None:
+    """After a first check, poll the server's health: often while not connected, now and then while connected.
+
+    This is how a dead server shows as "not connected" and a restarted one reconnects (the job's event stream
+    reconnects by itself, resuming after its last event id).
+    """
     st = status(context)
-    if st.connected or not st.checked or session.worker.busy:
+    if not st.checked or session.worker.busy:
         return
     now = time.monotonic()
-    if now - session.last_health < HEALTH_RETRY_SECONDS:
+    if now - session.last_health < (HEARTBEAT_SECONDS if st.connected else HEALTH_RETRY_SECONDS):
         return
     session.last_health = now
     try:
         client = make_client(context)
     except ClientError:
         return
-    session.worker.submit("health", client.health)
+    session.worker.submit("heartbeat", client.health)
 
 
 def _apply(context: Any, session: Session, kind: str, payload: Any) -> None:
@@ -421,8 +420,11 @@ def _apply(context: Any, session: Session, kind: str, payload: Any) -> None:
         tag, exc = payload
         if tag == "preview":
             session.preview_in_flight = False
-        if tag == "health":
+        if tag in ("health", "heartbeat"):
             st.connected = False
+        if tag == "heartbeat":
+            st.message = f"not connected: {exc}"
+            return  # polled quietly; the panel shows it
         message = exc.message if isinstance(exc, ServerError) else str(exc)
         notify(context, "ERROR", f"In2N {tag}: {message}")
     elif kind == RESULT_DONE:
@@ -432,14 +434,17 @@ def _apply(context: Any, session: Session, kind: str, payload: Any) -> None:
 
 def _apply_done(context: Any, session: Session, tag: str, value: Any) -> None:
     st = status(context)
-    if tag == "health":
+    if tag in ("health", "heartbeat"):
+        session.last_health = time.monotonic()
+        was_connected = st.connected
         st.connected = True
         st.device = str(value.get("device_name") or value.get("device") or "")
         editor = value.get("editor") or {}
         st.editor_model = str(editor.get("model") or "")
         st.editor_available = bool(editor.get("available"))
         st.editor_message = str(editor.get("message") or "")
-        st.message = "connected"
+        if tag == "health" or not was_connected:
+            st.message = "connected"
         if st.job_id and st.state in ("queued", "running") and not session.worker.watching:
             _watch(context, st.job_id)
     elif tag == "scene":

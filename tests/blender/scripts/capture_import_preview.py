@@ -130,11 +130,9 @@ faces = [
 mesh_path = os.path.join(work, "mesh.ply")
 with open(mesh_path, "wb") as fh:
     fh.write(
-
-            b"ply\nformat binary_little_endian 1.0\nelement vertex 8\nproperty float x\nproperty float y\n"
-            b"property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\n"
-            b"element face 12\nproperty list uchar int vertex_indices\nend_header\n"
-
+        b"ply\nformat binary_little_endian 1.0\nelement vertex 8\nproperty float x\nproperty float y\n"
+        b"property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\n"
+        b"element face 12\nproperty list uchar int vertex_indices\nend_header\n"
     )
     for x, y, z in corners:
         fh.write(struct.pack("<fffBBB", x, y, z, 200, 100, 50))

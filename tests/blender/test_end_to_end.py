@@ -1,0 +1,40 @@
+"""End to end: a headless Blender with the installed extension drives a real in2n-server on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bpy_helpers import run_bpy_script
+
+
+@pytest.mark.slow
+def test_capture_edit_preview_and_import_against_a_real_server(
+    extension_zip: Path, blender_home: Path, in2n_server: dict
+) -> None:
+    result = run_bpy_script(
+        "end_to_end.py", str(extension_zip), str(in2n_server["port"]), home=blender_home, timeout=1800
+    )
+    final = result["final"]
+    assert result["health"]["editor_available"], result["health"]
+    assert result["scene_id"]
+    assert final["state"] == "completed", final
+    assert final["error"] == ""
+    assert final["progress"] == pytest.approx(1.0)
+    assert final["edits_done"] >= 1
+    assert final["last_event_id"] > 0
+    assert {"base", "edit"} <= set(result["phases"])
+    preview = result["preview"]
+    assert preview["size"] == [40, 40]  # 48x48 capture resampled to the preview size
+    assert preview["images_named_preview"] == 1
+    assert preview["background"] and not preview["packed"]
+    assert preview["std"] > 0.0  # a real render, not an empty image
+    assert result["edited_size"] == [48, 48]
+    assert "999" in result["server_error"] or "not" in result["server_error"].lower()
+    for kind in ("point_cloud", "mesh"):
+        imported = result[kind]
+        assert imported["collection"] == ["In2N Results"], imported
+        assert imported["count"] > 0, imported
+        assert imported["overlap_of_source"] > 0.25, (kind, imported, result["source_bounds"])
+    assert result["point_cloud"]["modifiers"] == ["NODES"]
+    assert result["point_cloud"]["inside_fraction"] > 0.5
