@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from . import __version__
 from .api import health, jobs, scenes
 from .api.errors import error_response, install_error_handlers
+from .api.schemas import ErrorBody
 from .config import Settings
 from .ingest import SceneIngest
 from .jobs.events import EventHub
@@ -77,9 +78,10 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(scenes.router)
-    app.include_router(jobs.router)
+    # Every route can answer 400 (malformed), 422 (invalid), 500, and 401 when a token is set.
+    common = {status: {"model": ErrorBody} for status in (400, 422, 500, *((401,) if settings.token else ()))}
+    for router in (health.router, scenes.router, jobs.router):
+        app.include_router(router, responses=common)
     if settings.token:
         app.add_middleware(BearerTokenMiddleware, token=settings.token)
     return app

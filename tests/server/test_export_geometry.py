@@ -13,7 +13,6 @@ import math
 import numpy as np
 import pytest
 import trimesh
-
 from in2n_server.engine.types import CameraSpec, RenderResult
 from in2n_server.export.backproject import backproject, camera_points
 from in2n_server.export.mesh import tsdf_mesh
