@@ -38,7 +38,8 @@ def byte_symbols() -> list[str]:
 
 def write_clip_tokenizer(bpe_gz: Path, out_dir: Path, model_max_length: int = 77) -> Path:
     """Write vocab.json, merges.txt and the tokenizer configs of CLIP's tokenizer into `out_dir`."""
-    lines = gzip.open(bpe_gz, "rt", encoding="utf-8").read().split("\n")
+    with gzip.open(bpe_gz, "rt", encoding="utf-8") as stream:
+        lines = stream.read().split("\n")
     merges = [tuple(line.split()) for line in lines[1 : NUM_MERGES + 1]]
     symbols = byte_symbols()
     tokens = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges] + [START_TOKEN, END_TOKEN]
@@ -57,6 +58,11 @@ def write_clip_tokenizer(bpe_gz: Path, out_dir: Path, model_max_length: int = 77
         "do_lower_case": True,
     }
     (out_dir / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-    special = {"bos_token": START_TOKEN, "eos_token": END_TOKEN, "unk_token": END_TOKEN, "pad_token": END_TOKEN}
+    special = {
+        "bos_token": START_TOKEN,
+        "eos_token": END_TOKEN,
+        "unk_token": END_TOKEN,
+        "pad_token": END_TOKEN,
+    }
     (out_dir / "special_tokens_map.json").write_text(json.dumps(special, indent=2), encoding="utf-8")
     return out_dir

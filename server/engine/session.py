@@ -1,30 +1,130 @@
-"""EditSession: the engine's Python API (CONTRACT: signatures fixed, bodies being written).
+"""EditSession: the engine's Python API.
 
-One session = one edit of one scene, with all its state in `workdir` so it resumes after a crash:
+One session = one edit of one scene: a base reconstruction of the originals (skipped when a base
+checkpoint is given), then the Iterative Dataset Update. All state lives in `workdir`, so a killed
+process resumes where its last checkpoint left it, with every edited image:
 
     workdir/
-      session.json          params, phase, step, dataset path (atomic writes)
-      dataset/              the prepared nerfstudio dataset (downscaled RGB images + transforms.json)
-      originals/NNNN.png    the originals this edit is conditioned on (copied at creation)
-      edited/NNNN.png       the current edited images (written atomically as they change)
-      checkpoints/latest.pt model + optimizers + schedulers + IDU state (weights_only-safe)
+      session.json          params, plan, phase, step (atomic writes)
+      dataset/              the prepared dataset: its images are this edit's originals
+      edited/NNNN.png       the newest edit of each view (written atomically as it is made)
+      checkpoints/latest.pt model, optimizers, schedulers, IDU state, current images
+
+Steps, progress and ETA count from this session's own start, never from a loaded checkpoint's step
+(the original showed 148% and jumping ETAs after loading one). Optimizer and scheduler states travel
+with checkpoints, so learning rates (the camera optimizer's included) continue instead of jumping.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
+from nerfstudio.cameras.cameras import Cameras, CameraType
+from nerfstudio.engine.callbacks import TrainingCallbackAttributes, TrainingCallbackLocation
+from nerfstudio.engine.optimizers import Optimizers
+from PIL import Image
 
 from ..editor.base import Editor
-from .types import CameraSpec, EditParams, EngineEvent, Progress, RenderResult
+from .checkpoint import FORMAT_VERSION, atomic_save, find_checkpoint, load_checkpoint, model_state
+from .dataset import prepare_dataset, read_transforms
+from .method_configs import tier_config
+from .pipeline import In2NPipeline
+from .types import CameraSpec, EditParams, EngineEvent, Phase, Progress, RenderResult
 
 EventCallback = Callable[[EngineEvent], None]
+EditorSource = Editor | Callable[[], Editor] | None
+SESSION_FILE = "session.json"
+CHECKPOINT = Path("checkpoints") / "latest.pt"
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("CUDA was requested but no CUDA device is available; use --device cpu")
+    return resolved
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        json.dump(data, stream, indent=1)
+    os.replace(temp, path)
+
+
+def _write_png_atomic(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(handle)
+    Image.fromarray((np.clip(image, 0, 1) * 255).round().astype(np.uint8)).save(temp)
+    os.replace(temp, path)
+
+
+def _read_png(path: Path) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0)
+
+
+@dataclass
+class _Plan:
+    """How many steps each phase takes in this session, and the NeRF step it starts from."""
+
+    base_steps: int
+    edit_steps: int
+    step_offset: int  # the NeRF step of a loaded base checkpoint (schedulers continue from it)
+
+    @property
+    def total(self) -> int:
+        return self.base_steps + self.edit_steps
+
+    def phase_at(self, step: int) -> Phase:
+        if step < self.base_steps:
+            return "base"
+        return "edit" if step < self.total else "done"
 
 
 class EditSession:
-    """Base reconstruction, then the Iterative Dataset Update, one `step()` at a time."""
+    """Base reconstruction, then the Iterative Dataset Update, one `step()` at a time (thread-safe)."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        meta: dict[str, Any],
+        *,
+        editor: EditorSource,
+        device: torch.device,
+        on_event: EventCallback | None,
+    ) -> None:
+        self.workdir = Path(workdir)
+        self.params = EditParams.from_dict(meta["params"])
+        self.plan = _Plan(**meta["plan"])
+        self.device = device
+        self.on_event = on_event
+        self._meta = meta
+        self._lock = threading.RLock()
+        self._step = 0
+        self._losses: dict[str, float] = {}
+        self._seconds_per_step: dict[str, float] = {}
+        self._build(editor)
+
+    # ----------------------------------------------------------------------------------------------
+    # Construction
 
     @classmethod
     def create(
@@ -33,58 +133,221 @@ class EditSession:
         workdir: Path,
         params: EditParams,
         *,
-        editor: Editor | Callable[[], Editor] | None = None,
+        editor: EditorSource = None,
         device: str = "auto",
         base_checkpoint: Path | None = None,
         continue_from_edit: bool = False,
         on_event: EventCallback | None = None,
     ) -> EditSession:
-        """Prepare `workdir` from a nerfstudio dataset dir (transforms.json + images).
+        """Prepare `workdir` from a nerfstudio dataset dir (transforms.json + images) and open it.
 
-        `editor` is an Editor, a zero-argument factory (called lazily, at the first edit), or None
-        to build the InstructPix2Pix editor from `params` when first needed. `base_checkpoint` is
-        another session's workdir (or its checkpoint file): the base phase is then skipped.
-        With `continue_from_edit`, that session's edited images become this edit's originals.
+        `editor` is an Editor, a zero-argument factory (called at the first edit), or None to load
+        InstructPix2Pix from `params.model` when first needed. `base_checkpoint` is another session's
+        workdir, a checkpoint file, or a nerfstudio run folder: the base phase is then skipped. With
+        `continue_from_edit`, that session's edited images become this edit's originals, so edits stack.
         """
-        raise NotImplementedError
+        if not params.instruction.strip():
+            raise ValueError("instruction: must not be empty")
+        tier_config(params.tier)  # validates the tier name before anything is written
+        workdir = Path(workdir)
+        if (workdir / SESSION_FILE).exists():
+            raise FileExistsError(f"{workdir} already holds a session; use EditSession.resume")
+        workdir.mkdir(parents=True, exist_ok=True)
+        prepare_dataset(dataset_dir, workdir / "dataset", params.max_image_size)
+        step_offset = 0
+        checkpoint_path = None
+        if base_checkpoint is not None:
+            checkpoint_path = find_checkpoint(Path(base_checkpoint))
+            step_offset = int(load_checkpoint(checkpoint_path).get("nerf_step", 0))
+            if continue_from_edit:
+                _adopt_edited_images(Path(base_checkpoint), workdir / "dataset")
+        meta = {
+            "version": FORMAT_VERSION,
+            "params": params.to_dict(),
+            "plan": {
+                "base_steps": 0 if checkpoint_path else params.base_iterations,
+                "edit_steps": params.edit_iterations,
+                "step_offset": step_offset,
+            },
+            "base_checkpoint": str(checkpoint_path) if checkpoint_path else None,
+            "continue_from_edit": continue_from_edit,
+            "created_at": time.time(),
+        }
+        _write_json_atomic(workdir / SESSION_FILE, meta)
+        session = cls(workdir, meta, editor=editor, device=resolve_device(device), on_event=on_event)
+        if checkpoint_path is not None:
+            session._load_base(checkpoint_path)
+        return session
 
     @classmethod
     def resume(
         cls,
         workdir: Path,
         *,
-        editor: Editor | Callable[[], Editor] | None = None,
+        editor: EditorSource = None,
         device: str = "auto",
         on_event: EventCallback | None = None,
     ) -> EditSession:
-        """Reopen a session from its workdir at its last checkpoint (edited images included)."""
-        raise NotImplementedError
+        """Reopen a session at its last checkpoint, with its newest edited images."""
+        workdir = Path(workdir)
+        if not (workdir / SESSION_FILE).is_file():
+            raise FileNotFoundError(f"{workdir} holds no session ({SESSION_FILE} missing)")
+        meta = json.loads((workdir / SESSION_FILE).read_text(encoding="utf-8"))
+        session = cls(workdir, meta, editor=editor, device=resolve_device(device), on_event=on_event)
+        if (workdir / CHECKPOINT).is_file():
+            session._load_own(workdir / CHECKPOINT)
+        elif meta.get("base_checkpoint"):
+            session._load_base(Path(meta["base_checkpoint"]))
+        return session
 
     @classmethod
     def open_for_export(cls, workdir: Path, *, device: str = "auto") -> EditSession:
-        """Load the latest checkpoint for rendering/export only: never loads the editor."""
-        raise NotImplementedError
+        """Load the latest checkpoint for rendering and export: the editor is never loaded."""
+        return cls.resume(workdir, editor=_NoEditor(), device=device)
+
+    def _build(self, editor: EditorSource) -> None:
+        config = tier_config(self.params.tier)
+        p = self.params
+        pipeline_config = config.pipeline
+        dataset = self.workdir / "dataset"
+        pipeline_config.datamanager.data = dataset
+        pipeline_config.datamanager.dataparser.data = dataset
+        pipeline_config.prompt = p.instruction
+        pipeline_config.guidance_scale = p.guidance_scale
+        pipeline_config.image_guidance_scale = p.image_guidance_scale
+        pipeline_config.diffusion_steps = p.diffusion_steps
+        pipeline_config.lower_bound = p.lower_bound
+        pipeline_config.upper_bound = p.upper_bound
+        pipeline_config.edit_rate = p.edit_rate
+        pipeline_config.edit_count = p.edit_count
+        pipeline_config.schedule = p.schedule
+        pipeline_config.sweep_every = p.sweep_every
+        pipeline_config.seed = p.seed
+        if p.model:
+            pipeline_config.ip2p_model = p.model
+        if not p.optimize_cameras:
+            pipeline_config.model.camera_optimizer.mode = "off"
+        self.mixed_precision = config.mixed_precision and self.device.type == "cuda"
+        self.grad_scaler = torch.amp.GradScaler(self.device.type, enabled=self.mixed_precision)
+        torch.manual_seed(p.seed)
+        self.pipeline: In2NPipeline = pipeline_config.setup(
+            device=str(self.device), test_mode="val", world_size=1, local_rank=0, grad_scaler=self.grad_scaler
+        )
+        self.pipeline.editor = editor
+        self.pipeline.edit_listeners.append(self._on_edit)
+        self.pipeline.train()
+        self.optimizers = Optimizers(config.optimizers, self.pipeline.get_param_groups())
+        attributes = TrainingCallbackAttributes(
+            optimizers=self.optimizers, grad_scaler=self.grad_scaler, pipeline=self.pipeline, trainer=None
+        )
+        self.callbacks = self.pipeline.get_training_callbacks(attributes)
+        outputs = self.pipeline.datamanager.train_dataparser_outputs
+        self._to_nerf = outputs.dataparser_transform.double().numpy()  # [3, 4]
+        self._nerf_scale = float(outputs.dataparser_scale)
+
+    # ----------------------------------------------------------------------------------------------
+    # State
 
     @property
     def progress(self) -> Progress:
-        raise NotImplementedError
+        with self._lock:
+            phase = self.plan.phase_at(self._step)
+            if phase == "base":
+                phase_step, phase_total = self._step, self.plan.base_steps
+            else:
+                phase_step, phase_total = self._step - self.plan.base_steps, self.plan.edit_steps
+            return Progress(
+                phase=phase,
+                step=self._step,
+                total_steps=self.plan.total,
+                phase_step=min(phase_step, phase_total),
+                phase_total=phase_total,
+                edits_done=self.pipeline.edits_done,
+                eta_seconds=self._eta(),
+                losses=dict(self._losses),
+            )
+
+    def _eta(self) -> float | None:
+        base_left = max(0, self.plan.base_steps - self._step)
+        edit_left = min(self.plan.edit_steps, self.plan.total - self._step)
+        base_rate = self._seconds_per_step.get("base")
+        edit_rate = self._seconds_per_step.get("edit", base_rate)
+        if (base_left and base_rate is None) or (edit_left and edit_rate is None):
+            return None
+        return base_left * (base_rate or 0.0) + edit_left * (edit_rate or 0.0)
 
     @property
     def finished(self) -> bool:
-        raise NotImplementedError
+        return self._step >= self.plan.total
 
     @property
     def num_images(self) -> int:
-        raise NotImplementedError
+        return self.pipeline.datamanager.num_images
 
     @property
     def training_cameras(self) -> list[CameraSpec]:
         """The dataset's cameras in the scene's own frame, at the prepared (downscaled) size."""
-        raise NotImplementedError
+        meta = read_transforms(self.workdir / "dataset")
+        return [CameraSpec.from_wire(frame) for frame in meta["frames"]]
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(EngineEvent(kind, data))
+
+    # ----------------------------------------------------------------------------------------------
+    # Training
 
     def step(self) -> None:
-        """One NeRF step (and, on edit steps, `edit_count` IDU edits)."""
-        raise NotImplementedError
+        """One NeRF step; on the edit schedule's steps, edits come first."""
+        with self._lock:
+            phase = self.plan.phase_at(self._step)
+            if phase == "done":
+                return
+            if self._step == 0 or self._step == self.plan.base_steps:
+                self._emit("phase", phase=phase, step=self._step)
+            nerf_step = self.plan.step_offset + self._step
+            self.pipeline.editing = phase == "edit"
+            started = time.perf_counter()
+            self._train_iteration(nerf_step)
+            elapsed = time.perf_counter() - started
+            previous = self._seconds_per_step.get(phase)
+            self._seconds_per_step[phase] = elapsed if previous is None else 0.9 * previous + 0.1 * elapsed
+            self._step += 1
+            if self._step % 10 == 0 or self._step in (self.plan.base_steps, self.plan.total):
+                progress = self.progress
+                self._emit(
+                    "progress",
+                    phase=progress.phase if not self.finished else phase,
+                    step=progress.step,
+                    total_steps=progress.total_steps,
+                    progress=progress.progress,
+                    eta_seconds=progress.eta_seconds,
+                    edits_done=progress.edits_done,
+                    losses=progress.losses,
+                )
+            if self.finished:
+                self._emit("phase", phase="done", step=self._step)
+
+    def _train_iteration(self, nerf_step: int) -> None:
+        for callback in self.callbacks:
+            callback.run_callback_at_location(
+                nerf_step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION
+            )
+        self.optimizers.zero_grad_all()
+        with torch.autocast(device_type=self.device.type, enabled=self.mixed_precision):
+            _, loss_dict, _ = self.pipeline.get_train_loss_dict(step=nerf_step)
+            loss = torch.stack([value.float() for value in loss_dict.values()]).sum()
+        if not torch.isfinite(loss):
+            raise TrainingDivergedError(f"loss is {loss.item()} at step {self._step} ({loss_dict})")
+        self.grad_scaler.scale(loss).backward()
+        self.optimizers.optimizer_scaler_step_all(self.grad_scaler)
+        self.grad_scaler.update()
+        self.optimizers.scheduler_step_all(nerf_step)
+        for callback in self.callbacks:
+            callback.run_callback_at_location(
+                nerf_step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION
+            )
+        self._losses = {name: float(value.detach()) for name, value in loss_dict.items()}
 
     def run(
         self,
@@ -92,24 +355,175 @@ class EditSession:
         *,
         checkpoint_every: int = 200,
         max_steps: int | None = None,
+        progress_bar: bool = False,
     ) -> bool:
         """Step until done, `should_stop()` or `max_steps`; checkpoints on the way and at exit.
 
         Returns True when the session finished.
         """
-        raise NotImplementedError
+        bar = None
+        if progress_bar:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.plan.total, initial=self._step, unit="step", dynamic_ncols=True)
+        done = 0
+        try:
+            while not self.finished and not should_stop() and (max_steps is None or done < max_steps):
+                self.step()
+                done += 1
+                if bar is not None:
+                    progress = self.progress
+                    bar.set_description(f"{progress.phase} (edits {progress.edits_done})")
+                    bar.update(1)
+                if self._step % checkpoint_every == 0 and not self.finished:
+                    self.save()
+        finally:
+            if bar is not None:
+                bar.close()
+        if done:
+            self.save()
+        return self.finished
+
+    # ----------------------------------------------------------------------------------------------
+    # Checkpoints
 
     def save(self) -> Path:
-        """Write the checkpoint atomically; returns its path."""
-        raise NotImplementedError
+        """Write the checkpoint atomically, then record the step in session.json."""
+        with self._lock:
+            images = self.pipeline.datamanager.image_batch["image"]
+            payload = {
+                "version": FORMAT_VERSION,
+                "session_step": self._step,
+                "nerf_step": self.plan.step_offset + self._step,
+                "model": self.pipeline.model.state_dict(),
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers.optimizers.items()},
+                "schedulers": {k: s.state_dict() for k, s in self.optimizers.schedulers.items()},
+                "grad_scaler": self.grad_scaler.state_dict(),
+                "idu": self.pipeline.idu_state_dict(),
+                "images": (images.detach().clamp(0, 1) * 255).round().to(torch.uint8).cpu(),
+                "seconds_per_step": dict(self._seconds_per_step),
+            }
+            path = atomic_save(payload, self.workdir / CHECKPOINT)
+            self._meta["step"] = self._step
+            self._meta["phase"] = self.plan.phase_at(self._step)
+            _write_json_atomic(self.workdir / SESSION_FILE, self._meta)
+            self._emit("checkpoint", step=self._step, path=str(path))
+            return path
+
+    def _load_own(self, path: Path) -> None:
+        checkpoint = load_checkpoint(path, map_location=self.device)
+        self.pipeline.model.load_state_dict(checkpoint["model"])
+        self._load_optimizers(checkpoint)
+        self.pipeline.load_idu_state_dict(checkpoint["idu"])
+        self._step = int(checkpoint["session_step"])
+        self._seconds_per_step = dict(checkpoint.get("seconds_per_step", {}))
+        images = checkpoint["images"].float() / 255.0
+        datamanager = self.pipeline.datamanager
+        for index in range(datamanager.num_images):
+            # An edit written after the checkpoint is newer than the checkpoint's copy: never lose it.
+            edited = self.workdir / "edited" / f"{index:04d}.png"
+            datamanager.replace_image(index, _read_png(edited) if edited.is_file() else images[index])
+
+    def _load_base(self, path: Path) -> None:
+        """Start from another reconstruction: its weights and, when compatible, its optimizer states."""
+        checkpoint = load_checkpoint(path, map_location=self.device)
+        self.pipeline.model.load_state_dict(model_state(checkpoint))
+        # Another tier's optimizers do not fit this model: they then start fresh.
+        with contextlib.suppress(KeyError, ValueError, RuntimeError):
+            self._load_optimizers(checkpoint)
+
+    def _load_optimizers(self, checkpoint: dict[str, Any]) -> None:
+        for name, optimizer in self.optimizers.optimizers.items():
+            optimizer.load_state_dict(checkpoint["optimizers"][name])
+        for name, scheduler in self.optimizers.schedulers.items():
+            scheduler.load_state_dict(checkpoint["schedulers"][name])
+        if checkpoint.get("grad_scaler") and "grad_scaler" in checkpoint:
+            self.grad_scaler.load_state_dict(checkpoint["grad_scaler"])
+
+    def _on_edit(self, index: int, edited: torch.Tensor) -> None:
+        path = self.workdir / "edited" / f"{index:04d}.png"
+        _write_png_atomic(path, edited.detach().float().cpu().numpy())
+        self._emit(
+            "edit", image_index=index, edits_done=self.pipeline.edits_done, step=self._step, path=str(path)
+        )
+
+    # ----------------------------------------------------------------------------------------------
+    # Rendering and images
+
+    def camera_to_nerf(self, camera: CameraSpec) -> Cameras:
+        """A camera in the scene's frame -> nerfstudio's normalised frame (the dataparser's transform)."""
+        c2w = np.asarray(camera.camera_to_world, dtype=np.float64)[:3, :4]
+        rotation = self._to_nerf[:, :3] @ c2w[:, :3]
+        position = (self._to_nerf[:, :3] @ c2w[:, 3] + self._to_nerf[:, 3]) * self._nerf_scale
+        pose = torch.from_numpy(np.concatenate([rotation, position[:, None]], axis=1)).float()[None]
+        return Cameras(
+            camera_to_worlds=pose,
+            fx=float(camera.fx),
+            fy=float(camera.fy),
+            cx=float(camera.cx),
+            cy=float(camera.cy),
+            width=int(camera.width),
+            height=int(camera.height),
+            camera_type=CameraType.PERSPECTIVE,
+        ).to(self.device)
+
+    def points_to_scene(self, points: np.ndarray) -> np.ndarray:
+        """Points in nerfstudio's frame -> the scene's own frame ([N, 3])."""
+        rotation, translation = self._to_nerf[:, :3], self._to_nerf[:, 3]
+        return (points / self._nerf_scale - translation) @ rotation
 
     def render(self, camera: CameraSpec) -> RenderResult:
-        """Render any camera given in the scene's own frame."""
-        raise NotImplementedError
+        """Render any camera given in the scene's own frame; depth is z-depth in scene units."""
+        nerf_camera = self.camera_to_nerf(camera)
+        with self._lock, torch.no_grad():
+            was_training = self.pipeline.model.training
+            self.pipeline.model.eval()
+            try:
+                outputs = self.pipeline.model.get_outputs_for_camera(nerf_camera)
+            finally:
+                self.pipeline.model.train(was_training)
+        rgb = outputs["rgb"].clamp(0, 1).float().cpu().numpy()
+        ray_distance = outputs["depth"][..., 0].float().cpu().numpy() / self._nerf_scale
+        cols, rows = np.meshgrid(np.arange(camera.width) + 0.5, np.arange(camera.height) + 0.5)
+        ray_length = np.sqrt(
+            ((cols - camera.cx) / camera.fx) ** 2 + ((rows - camera.cy) / camera.fy) ** 2 + 1.0
+        )
+        accumulation = outputs["accumulation"][..., 0].float().cpu().numpy()
+        return RenderResult(
+            rgb=rgb.astype(np.float32),
+            depth=(ray_distance / ray_length).astype(np.float32),
+            accumulation=accumulation.astype(np.float32),
+        )
 
     def edited_image(self, index: int) -> np.ndarray:
-        """The current training image `index` ([H, W, 3] float32, edited or not yet)."""
-        raise NotImplementedError
+        """The current training image `index` ([H, W, 3] float32; the original until first edited)."""
+        with self._lock:
+            return self.pipeline.datamanager.current_image(index).float().cpu().numpy()
 
     def original_image(self, index: int) -> np.ndarray:
-        raise NotImplementedError
+        return self.pipeline.datamanager.original_image(index).float().cpu().numpy()
+
+
+class _NoEditor:
+    """Stands in for the editor in export-only sessions: editing there is a programming error."""
+
+    def edit(
+        self, render: torch.Tensor, original: torch.Tensor, instruction: str, *, view_index: int
+    ) -> torch.Tensor:
+        raise RuntimeError("this session was opened for export only; it cannot edit")
+
+
+def _adopt_edited_images(base: Path, dataset_dir: Path) -> None:
+    """Make a previous session's newest edits the originals of this one (edits stack)."""
+    base_dir = base if base.is_dir() else base.parent.parent
+    edited_dir = base_dir / "edited"
+    if not edited_dir.is_dir():
+        raise FileNotFoundError(f"{base_dir} has no edited images to continue from")
+    for edited in sorted(edited_dir.glob("[0-9][0-9][0-9][0-9].png")):
+        target = dataset_dir / "images" / edited.name
+        if not target.is_file():
+            raise ValueError(f"{edited.name} has no matching view in this dataset: is it the same scene?")
+        with Image.open(edited) as image, Image.open(target) as original:
+            if image.size != original.size:
+                raise ValueError(f"{edited.name} is {image.size}, the dataset's view is {original.size}")
+        shutil.copyfile(edited, target)

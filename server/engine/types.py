@@ -75,6 +75,7 @@ class EditParams:
     schedule: str = "rolling"
     sweep_every: int = 2500
     max_image_size: int = 512
+    optimize_cameras: bool = True  # False freezes poses: right for exact cameras such as Blender renders
     model: str | None = None  # hub id, local directory or a registered name ("demo"); None = tier default
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,157 @@
+"""The InstructPix2Pix editor: the paper's edit of one training view, on diffusers components.
+
+The render is what gets noised and denoised; the *original* photo is the image conditioning. Repeated
+edits therefore pull every view towards an edit of the same original scene, which is what lets the
+Iterative Dataset Update converge to one 3D-consistent result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler
+
+from .edit_math import (
+    LATENT_SCALE,
+    combine_guidance,
+    ddim_step,
+    edit_timesteps,
+    previous_alpha,
+    start_timestep_range,
+    step_stride,
+)
+
+
+@dataclass(frozen=True)
+class EditSettings:
+    """Per-job edit parameters (defaults: the original in2n's)."""
+
+    guidance_scale: float = 7.5
+    image_guidance_scale: float = 1.5
+    diffusion_steps: int = 20
+    lower_bound: float = 0.02
+    upper_bound: float = 0.98
+
+    def __post_init__(self) -> None:
+        start_timestep_range(self.lower_bound, self.upper_bound)
+        if self.diffusion_steps < 1:
+            raise ValueError(f"diffusion_steps must be at least 1, got {self.diffusion_steps}")
+
+
+class InstructPix2PixEditor:
+    """Edits views with an InstructPix2Pix pipeline's UNet, VAE, text encoder and a DDIM scheduler."""
+
+    def __init__(self, pipe, settings: EditSettings, *, seed: int = 0) -> None:
+        self.unet = pipe.unet
+        self.vae = pipe.vae
+        self.text_encoder = pipe.text_encoder
+        self.tokenizer = pipe.tokenizer
+        self.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+        if self.scheduler.config.prediction_type != "epsilon":
+            raise ValueError(
+                f"expected an epsilon-predicting model, got {self.scheduler.config.prediction_type}"
+            )
+        self.settings = settings
+        self.device = self.unet.device
+        self.dtype = self.unet.dtype
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+        self._embeddings: dict[str, torch.Tensor] = {}
+        self.calls = 0
+        # Some checkpoints (e.g. fp16 text encoders) disagree with the UNet: run everything in one dtype.
+        for module in (self.text_encoder, self.vae):
+            if module.dtype != self.dtype:
+                module.to(self.dtype)
+
+    @property
+    def downscale(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    def text_embeddings(self, instruction: str) -> torch.Tensor:
+        """[instruction, "", ""] embeddings, cached per instruction."""
+        if instruction not in self._embeddings:
+            tokens = self.tokenizer(
+                [instruction, "", ""],
+                padding="max_length",
+                max_length=self.tokenizer.model_max_length,
+                truncation=True,
+                return_tensors="pt",
+            )
+            with torch.no_grad():
+                hidden = self.text_encoder(tokens.input_ids.to(self.device))[0]
+            self._embeddings[instruction] = hidden.to(self.dtype)
+        return self._embeddings[instruction]
+
+    def _to_model_image(self, image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """[H, W, 3] in [0, 1] -> [1, 3, h, w] in [-1, 1] at a size the VAE can halve `downscale` times."""
+        chw = image.detach().to(self.device, torch.float32).permute(2, 0, 1)[None, :3]
+        if chw.shape[-2:] != (height, width):
+            chw = F.interpolate(chw, size=(height, width), mode="bilinear", align_corners=False)
+        return (chw * 2 - 1).to(self.dtype)
+
+    @torch.no_grad()
+    def edit(
+        self, render: torch.Tensor, original: torch.Tensor, instruction: str, *, view_index: int = -1
+    ) -> torch.Tensor:
+        in_height, in_width = render.shape[:2]
+        step = self.downscale
+        height, width = max(step, round(in_height / step) * step), max(step, round(in_width / step) * step)
+        s = self.settings
+
+        # 1. Encode the current render (what gets noised) and the original (the image conditioning).
+        latents = self.vae.encode(self._to_model_image(render, height, width)).latent_dist.sample(
+            self.generator
+        )
+        latents = latents * LATENT_SCALE
+        condition = self.vae.encode(self._to_model_image(original, height, width)).latent_dist.mode()
+        condition = torch.cat([condition, condition, torch.zeros_like(condition)])  # text+image, image, none
+        embeddings = self.text_embeddings(instruction)  # instruction, "", ""
+
+        # 2. Draw the start timestep and the DDIM timesteps below it.
+        low, high = start_timestep_range(
+            s.lower_bound, s.upper_bound, self.scheduler.config.num_train_timesteps
+        )
+        start = int(torch.randint(low, high + 1, (1,), generator=self.generator))
+        timesteps = edit_timesteps(start, s.diffusion_steps, self.scheduler.config.steps_offset)
+        stride = step_stride(timesteps)
+
+        # 3. Noise the render's latent to the first timestep.
+        noise = torch.randn(latents.shape, generator=self.generator).to(self.device, self.dtype)
+        latents = self.scheduler.add_noise(latents, noise, torch.tensor([timesteps[0]], device=self.device))
+
+        # 4. Denoise with two-way classifier-free guidance.
+        alphas = self.scheduler.alphas_cumprod.to(self.device, torch.float32)
+        final_alpha = self.scheduler.final_alpha_cumprod.to(self.device, torch.float32)
+        for t in timesteps:
+            model_input = torch.cat([torch.cat([latents] * 3), condition], dim=1)
+            predicted = self.unet(model_input, t, encoder_hidden_states=embeddings).sample
+            noise_text, noise_image, noise_uncond = predicted.float().chunk(3)
+            guided = combine_guidance(
+                noise_text, noise_image, noise_uncond, s.guidance_scale, s.image_guidance_scale
+            )
+            alpha_prev = previous_alpha(alphas, t - stride, final_alpha)
+            latents = ddim_step(latents.float(), guided, alphas[t], alpha_prev).to(self.dtype)
+
+        # 5. Decode, clamp to [0, 1] and bring back to the input's size and device.
+        decoded = self.vae.decode(latents / LATENT_SCALE).sample.float()
+        image = (decoded / 2 + 0.5).clamp(0, 1)
+        if image.shape[-2:] != (in_height, in_width):
+            image = F.interpolate(image, size=(in_height, in_width), mode="bilinear", align_corners=False)
+        self.calls += 1
+        return image[0].permute(1, 2, 0).to(render.device, torch.float32)
+
+
+def load_ip2p_editor(
+    model: str | None,
+    device: torch.device,
+    settings: EditSettings,
+    *,
+    half_precision: bool = False,
+    seed: int = 0,
+) -> InstructPix2PixEditor:
+    """Load the pipeline (hub id, local dir or a bundled name) and wrap it as an editor."""
+    from .loading import editor_dtype, load_ip2p_pipeline
+
+    pipe = load_ip2p_pipeline(model, device, editor_dtype(device, half_precision))
+    return InstructPix2PixEditor(pipe, settings, seed=seed)

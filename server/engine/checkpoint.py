@@ -1,0 +1,73 @@
+"""Checkpoints that load with `torch.load(weights_only=True)` and are never half-written.
+
+nerfstudio 1.1.5's own checkpoints hold a numpy scalar, which torch >= 2.6 refuses under
+`weights_only=True`; ours hold only tensors and plain Python values. Base reconstructions saved by
+`ns-train` are still accepted, with just the numpy types they need allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+FORMAT_VERSION = 1
+
+
+def atomic_save(payload: dict[str, Any], path: Path) -> Path:
+    """torch.save to a temporary file in the same folder, fsync, then rename over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(payload, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load one of our checkpoints, or a nerfstudio one (`{"step", "pipeline", ...}`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    numpy_types = [np.core.multiarray.scalar, np.dtype, type(np.dtype("float64")), type(np.dtype("int64"))]
+    with torch.serialization.safe_globals(numpy_types):
+        return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def find_checkpoint(location: Path) -> Path:
+    """A checkpoint file, a session workdir, or a nerfstudio run's `nerfstudio_models` folder -> the file."""
+    location = Path(location)
+    if location.is_file():
+        return location
+    candidates = [location / "checkpoints" / "latest.pt"]
+    for folder in (location, location / "nerfstudio_models"):
+        candidates += sorted(
+            folder.glob("step-*.ckpt"), key=lambda p: int(p.stem.split("-")[1]), reverse=True
+        )
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"no checkpoint found at {location}")
+
+
+def model_state(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The model's weights from either format (nerfstudio prefixes them with `_model.`)."""
+    if "model" in checkpoint:
+        return checkpoint["model"]
+    state = checkpoint["pipeline"]
+    return {
+        k.removeprefix("_model.").removeprefix("module."): v
+        for k, v in state.items()
+        if k.startswith("_model.")
+    }

@@ -1,0 +1,208 @@
+"""Turn a user's dataset (transforms.json + images) into the one the engine trains on.
+
+Why a copy: IP2P needs RGB images no larger than ~512 px (it slows and runs out of memory above), all of
+one size, and nerfstudio's own downscaling only knows integer factors and shells out to ffmpeg. Here the
+images are resized with their intrinsics, RGBA is composited on white (the alpha is kept as the edit
+mask) and every frame gets explicit intrinsics. Masks and depth maps are carried under keys that
+nerfstudio ignores (its `mask_path` would *exclude* pixels from training, which is not what they mean here).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from blender_in2n.wire import WireError, check_camera
+
+INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
+MASK_KEY = "in2n_mask_path"
+DEPTH_KEY = "in2n_depth_path"
+
+
+class DatasetError(ValueError):
+    """The dataset cannot be used; `field` names the offending part (e.g. `frames[3].file_path`)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def read_transforms(dataset_dir: Path) -> dict[str, Any]:
+    path = Path(dataset_dir) / "transforms.json"
+    if not path.is_file():
+        raise DatasetError("transforms.json", f"not found in {dataset_dir}")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DatasetError("transforms.json", f"not valid JSON ({error})") from error
+    if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list) or not meta["frames"]:
+        raise DatasetError("frames", "transforms.json must hold a non-empty list `frames`")
+    return meta
+
+
+def frame_cameras(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every frame's camera with its intrinsics resolved (per frame, else shared at the top level)."""
+    cameras = []
+    for index, frame in enumerate(meta["frames"]):
+        if not isinstance(frame, Mapping):
+            raise DatasetError(f"frames[{index}]", "expected an object")
+        merged = {key: frame.get(key, meta.get(key)) for key in INTRINSIC_KEYS}
+        merged["transform_matrix"] = frame.get("transform_matrix")
+        if merged["fl_x"] is not None and merged["fl_y"] is None:
+            merged["fl_y"] = merged["fl_x"]
+        if any(merged.get(k) is None for k in ("cx", "cy")) and merged["w"] and merged["h"]:
+            merged["cx"] = merged["cx"] if merged["cx"] is not None else merged["w"] / 2
+            merged["cy"] = merged["cy"] if merged["cy"] is not None else merged["h"] / 2
+        merged = {k: v for k, v in merged.items() if v is not None}
+        try:
+            cameras.append(check_camera(merged, f"frames[{index}]"))
+        except WireError as error:
+            raise DatasetError(error.field, error.message) from error
+    return cameras
+
+
+def _resolve_inside(root: Path, relative: Any, field: str) -> Path:
+    if not isinstance(relative, str) or not relative:
+        raise DatasetError(field, "expected a relative file path")
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise DatasetError(field, f"{relative!r} points outside the dataset directory")
+    if not path.is_file():
+        raise DatasetError(field, f"file {relative!r} not found")
+    return path
+
+
+def _load_image(path: Path, field: str) -> Image.Image:
+    try:
+        image = Image.open(path)
+        image.load()
+    except (OSError, Image.DecompressionBombError) as error:
+        raise DatasetError(field, f"cannot read image {path.name}: {error}") from error
+    return image
+
+
+def target_size(width: int, height: int, max_image_size: int) -> tuple[int, int]:
+    """The size after downscaling so that the longer side is at most `max_image_size` (never upscaled)."""
+    scale = min(1.0, max_image_size / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def prepare_dataset(src_dir: Path, dst_dir: Path, max_image_size: int = 512) -> Path:
+    """Validate `src_dir` and write the engine's dataset to `dst_dir` atomically; returns `dst_dir`.
+
+    Raises DatasetError naming the first problem; on error nothing is left at `dst_dir`.
+    """
+    src_dir, dst_dir = Path(src_dir), Path(dst_dir)
+    meta = read_transforms(src_dir)
+    cameras = frame_cameras(meta)
+    if len(cameras) > 1 and camera_spread(cameras) <= 1e-9:
+        raise DatasetError("frames", "all cameras sit at one point; the scene cannot be reconstructed")
+    dst_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".prepare-", dir=dst_dir.parent))
+    try:
+        frames = _write_frames(src_dir, staging, meta["frames"], cameras, max_image_size)
+        out_meta = {"camera_model": "OPENCV", "frames": frames, "in2n_source": str(src_dir)}
+        (staging / "transforms.json").write_text(json.dumps(out_meta, indent=1), encoding="utf-8")
+        if dst_dir.exists():
+            shutil.rmtree(dst_dir)
+        os.replace(staging, dst_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return dst_dir
+
+
+def _write_frames(
+    src_dir: Path,
+    staging: Path,
+    raw_frames: list[Mapping[str, Any]],
+    cameras: list[dict[str, Any]],
+    max_image_size: int,
+) -> list[dict[str, Any]]:
+    for sub in ("images", "masks", "depths"):
+        (staging / sub).mkdir()
+    size: tuple[int, int] | None = None
+    frames = []
+    for index, (raw, camera) in enumerate(zip(raw_frames, cameras, strict=True)):
+        field = f"frames[{index}]"
+        image = _load_image(_resolve_inside(src_dir, raw.get("file_path"), f"{field}.file_path"), field)
+        if image.size != (camera["w"], camera["h"]):
+            raise DatasetError(
+                f"{field}.file_path",
+                f"image is {image.size[0]}x{image.size[1]} but the camera says {camera['w']}x{camera['h']}",
+            )
+        if size is None:
+            size = image.size
+        elif image.size != size:
+            raise DatasetError(f"{field}.file_path", f"all images must share one size; expected {size}")
+        new_w, new_h = target_size(*image.size, max_image_size)
+        rgb, alpha = _to_rgb(image)
+        rgb = rgb.resize((new_w, new_h), Image.Resampling.LANCZOS) if rgb.size != (new_w, new_h) else rgb
+        name = f"{index:04d}.png"
+        rgb.save(staging / "images" / name)
+        sx, sy = new_w / camera["w"], new_h / camera["h"]
+        frame = {
+            "file_path": f"images/{name}",
+            "fl_x": camera["fl_x"] * sx,
+            "fl_y": camera["fl_y"] * sy,
+            "cx": camera["cx"] * sx,
+            "cy": camera["cy"] * sy,
+            "w": new_w,
+            "h": new_h,
+            "transform_matrix": camera["transform_matrix"],
+        }
+        mask = _optional_mask(src_dir, raw, field, image.size) or alpha
+        if mask is not None:
+            mask.resize((new_w, new_h), Image.Resampling.NEAREST).save(staging / "masks" / name)
+            frame[MASK_KEY] = f"masks/{name}"
+        depth_rel = raw.get("depth_file_path") or raw.get(DEPTH_KEY)
+        if depth_rel is not None:
+            depth = _load_image(_resolve_inside(src_dir, depth_rel, f"{field}.depth_file_path"), field)
+            if depth.size != image.size:
+                raise DatasetError(f"{field}.depth_file_path", "depth map size differs from the image")
+            depth.resize((new_w, new_h), Image.Resampling.NEAREST).save(staging / "depths" / name)
+            frame[DEPTH_KEY] = f"depths/{name}"
+        frames.append(frame)
+    return frames
+
+
+def _to_rgb(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    """RGB on white, and the alpha channel (as an 8-bit mask) when there was one."""
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+        alpha = rgba[..., 3:4]
+        rgb = rgba[..., :3] * alpha + (1.0 - alpha)
+        mask = Image.fromarray((alpha[..., 0] * 255).round().astype(np.uint8))
+        return Image.fromarray((rgb * 255).round().astype(np.uint8)), mask
+    if image.mode in ("I;16", "I", "F"):
+        raise DatasetError("file_path", f"expected an 8-bit colour image, got mode {image.mode}")
+    return image.convert("RGB"), None
+
+
+def _optional_mask(
+    src_dir: Path, raw: Mapping[str, Any], field: str, size: tuple[int, int]
+) -> Image.Image | None:
+    relative = raw.get("mask_path") or raw.get(MASK_KEY)
+    if relative is None:
+        return None
+    mask = _load_image(_resolve_inside(src_dir, relative, f"{field}.mask_path"), field).convert("L")
+    if mask.size != size:
+        raise DatasetError(f"{field}.mask_path", "mask size differs from the image")
+    return mask
+
+
+def camera_spread(cameras: list[dict[str, Any]]) -> float:
+    """Largest distance of a camera centre from their mean (nerfstudio scales the scene by it)."""
+    centres = np.array([np.asarray(c["transform_matrix"])[:3, 3] for c in cameras])
+    spread = float(np.linalg.norm(centres - centres.mean(axis=0), axis=1).max()) if len(centres) > 1 else 0.0
+    return spread if math.isfinite(spread) else 0.0

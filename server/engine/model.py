@@ -1,0 +1,121 @@
+"""The in2n NeRF: nerfacto with an L1 photometric loss and an optional patch LPIPS loss.
+
+L1 (rather than nerfacto's MSE) and LPIPS on 32x32 patches are the paper's choices: edited views
+disagree in detail, and these losses let the NeRF settle on structure rather than average colours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+from nerfstudio.models.nerfacto import NerfactoModel, NerfactoModelConfig
+from torch import nn
+
+ALEXNET_HINT = (
+    "LPIPS needs torchvision's AlexNet weights (alexnet-owt-7be5be79.pth). Offline, place that file in "
+    "$TORCH_HOME/hub/checkpoints/ (default ~/.cache/torch/hub/checkpoints/), or use a tier without LPIPS "
+    "(in2n-tiny, in2n-cpu)."
+)
+
+
+class LPIPSUnavailableError(RuntimeError):
+    """AlexNet weights for LPIPS are missing and cannot be downloaded."""
+
+
+class _DeferredLPIPSMetric:
+    """Stands in for nerfacto's LPIPS *metric* until an evaluation needs it.
+
+    nerfacto builds the metric (and downloads AlexNet) when the model is built; editing and exporting
+    never evaluate it, so an offline machine should not need those weights for them.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._args, self._kwargs, self._metric = args, kwargs, None
+
+    def __call__(self, *args, **kwargs):
+        if self._metric is None:
+            from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
+
+            try:
+                self._metric = LearnedPerceptualImagePatchSimilarity(*self._args, **self._kwargs)
+            except OSError as error:  # URLError is an OSError
+                raise LPIPSUnavailableError(ALEXNET_HINT) from error
+        self._metric = self._metric.to(args[0].device)
+        return self._metric(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _lpips_metric_deferred() -> Iterator[None]:
+    import torchmetrics.image.lpip as lpip_module
+
+    original = lpip_module.LearnedPerceptualImagePatchSimilarity
+    lpip_module.LearnedPerceptualImagePatchSimilarity = _DeferredLPIPSMetric
+    try:
+        yield
+    finally:
+        lpip_module.LearnedPerceptualImagePatchSimilarity = original
+
+
+@dataclass
+class In2NModelConfig(NerfactoModelConfig):
+    """nerfacto plus in2n's losses."""
+
+    _target: type = field(default_factory=lambda: In2NModel)
+    use_lpips: bool = True
+    """Add a patch LPIPS loss (needs patch sampling: the datamanager's `patch_size`)."""
+    patch_size: int = 32
+    """Side of the square patches the LPIPS loss compares."""
+    lpips_loss_mult: float = 1.0
+    """Weight of the LPIPS loss."""
+    l1_loss_mult: float = 1.0
+    """Weight of the L1 photometric loss."""
+
+
+class In2NModel(NerfactoModel):
+    config: In2NModelConfig
+
+    def populate_modules(self) -> None:
+        with _lpips_metric_deferred():
+            super().populate_modules()
+        self.rgb_loss = nn.L1Loss()
+        # Kept outside the module tree: its frozen AlexNet has no place in checkpoints.
+        object.__setattr__(self, "lpips_loss", _build_lpips_loss() if self.config.use_lpips else None)
+
+    def get_loss_dict(self, outputs, batch, metrics_dict=None) -> dict[str, torch.Tensor]:
+        loss_dict = super().get_loss_dict(outputs, batch, metrics_dict)
+        loss_dict["rgb_loss"] = self.config.l1_loss_mult * loss_dict["rgb_loss"]
+        if self.lpips_loss is not None and self.training:
+            size = self.config.patch_size
+            pred, target = self.renderer_rgb.blend_background_for_loss_computation(
+                pred_image=outputs["rgb"], pred_accumulation=outputs["accumulation"], gt_image=batch["image"]
+            )
+            pred_patches = (pred.view(-1, size, size, 3).permute(0, 3, 1, 2) * 2 - 1).clamp(
+                -1, 1
+            )  # [P,3,s,s]
+            target_patches = (target.view(-1, size, size, 3).permute(0, 3, 1, 2) * 2 - 1).clamp(-1, 1)
+            self.lpips_loss.to(pred_patches.device)
+            loss_dict["lpips_loss"] = (
+                self.config.lpips_loss_mult * self.lpips_loss(pred_patches, target_patches).mean()
+            )
+        return loss_dict
+
+    def load_state_dict(self, state_dict, strict: bool = True, **kwargs):
+        """Checkpoints of plain nerfacto hold LPIPS metric weights this model builds lazily: skip them."""
+        own = self.state_dict()
+        filtered = {k: v for k, v in state_dict.items() if not k.startswith("lpips.") or k in own}
+        return super().load_state_dict(filtered, strict=strict, **kwargs)
+
+
+def _build_lpips_loss() -> nn.Module:
+    import lpips
+
+    try:
+        loss = lpips.LPIPS(net="alex", verbose=False)
+    except OSError as error:
+        raise LPIPSUnavailableError(ALEXNET_HINT) from error
+    for parameter in loss.parameters():
+        parameter.requires_grad_(False)
+    return loss

@@ -1,0 +1,153 @@
+"""The Iterative Dataset Update as a nerfstudio pipeline.
+
+Before a NeRF step, the schedule names the views to edit; each is rendered (with the camera
+optimizer's pose correction, so the render lines up with the photo), edited against its *original*
+photo, and written back into the training set. The NeRF then trains on the mix of edited and not yet
+edited views, which is what gradually makes the edits agree in 3D.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from nerfstudio.cameras.cameras import Cameras
+from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineConfig
+
+from ..editor.base import Editor
+from .datamanager import In2NDataManager, In2NDataManagerConfig
+from .model import In2NModelConfig
+from .schedule import EditSchedule
+
+EditListener = Callable[[int, torch.Tensor], None]
+
+
+@dataclass
+class In2NPipelineConfig(VanillaPipelineConfig):
+    """The IDU's settings; the editor's defaults are the original in2n's."""
+
+    _target: type = field(default_factory=lambda: In2NPipeline)
+    datamanager: In2NDataManagerConfig = field(default_factory=In2NDataManagerConfig)
+    model: In2NModelConfig = field(default_factory=In2NModelConfig)
+    prompt: str = "don't change the image"
+    """The instruction."""
+    guidance_scale: float = 7.5
+    """Text guidance (how strongly to follow the instruction)."""
+    image_guidance_scale: float = 1.5
+    """Image guidance (how closely to keep the original photo)."""
+    diffusion_steps: int = 20
+    """DDIM steps per edit."""
+    lower_bound: float = 0.02
+    """Lowest start timestep of an edit, as a fraction of the 1000-step schedule."""
+    upper_bound: float = 0.98
+    """Highest start timestep of an edit."""
+    edit_rate: int = 10
+    """NeRF steps between edits (rolling schedule)."""
+    edit_count: int = 1
+    """Views edited each time (rolling schedule)."""
+    schedule: Literal["rolling", "sweep", "once"] = "rolling"
+    """rolling: the original's; sweep: every view every `sweep_every` steps; once: edit all, then train."""
+    sweep_every: int = 2500
+    """NeRF steps between whole-dataset sweeps (sweep schedule)."""
+    seed: int = 0
+    """Seeds the view order and the editor's noise."""
+    ip2p_model: str = "timbrooks/instruct-pix2pix"
+    """Hub id, local pipeline directory, or a bundled name ("demo")."""
+    ip2p_half_precision: bool = False
+    """Run the editor in fp16 (CUDA only; the CPU always uses fp32)."""
+
+
+class In2NPipeline(VanillaPipeline):
+    config: In2NPipelineConfig
+    datamanager: In2NDataManager
+
+    def __init__(self, config: In2NPipelineConfig, device: str, *args, **kwargs) -> None:
+        super().__init__(config, device, *args, **kwargs)
+        self.editor: Editor | Callable[[], Editor] | None = None
+        self.editing = True
+        self.edit_start_step: int | None = None
+        self.edits_done = 0
+        self.edit_listeners: list[EditListener] = []
+        self.schedule = EditSchedule(
+            num_views=self.datamanager.num_images,
+            kind=config.schedule,
+            edit_rate=config.edit_rate,
+            edit_count=config.edit_count,
+            sweep_every=config.sweep_every,
+            seed=config.seed,
+        )
+
+    def get_editor(self) -> Editor:
+        """The editor, built at the first edit (exporting or rendering never loads a diffusion model)."""
+        if self.editor is None:
+            from ..editor.ip2p import EditSettings, load_ip2p_editor
+
+            c = self.config
+            settings = EditSettings(
+                c.guidance_scale, c.image_guidance_scale, c.diffusion_steps, c.lower_bound, c.upper_bound
+            )
+            self.editor = load_ip2p_editor(
+                c.ip2p_model,
+                torch.device(self.device),
+                settings,
+                half_precision=c.ip2p_half_precision,
+                seed=c.seed,
+            )
+        elif not isinstance(self.editor, Editor):
+            self.editor = self.editor()
+        return self.editor
+
+    def get_train_loss_dict(self, step: int):
+        if self.editing:
+            if self.edit_start_step is None:
+                self.edit_start_step = step
+            for index in self.schedule.views_to_edit(step - self.edit_start_step):
+                self.edit_view(index)
+        return super().get_train_loss_dict(step)
+
+    @torch.no_grad()
+    def render_training_view(self, index: int) -> torch.Tensor:
+        """The NeRF's render of training view `index`, pose-corrected ([H, W, 3] in [0, 1])."""
+        camera = self.datamanager.training_camera(index)
+        corrected = self.model.camera_optimizer.apply_to_camera(camera)
+        camera = Cameras(
+            camera_to_worlds=corrected,
+            fx=camera.fx,
+            fy=camera.fy,
+            cx=camera.cx,
+            cy=camera.cy,
+            width=camera.width,
+            height=camera.height,
+            camera_type=camera.camera_type,
+        )
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            rgb = self.model.get_outputs_for_camera(camera)["rgb"]
+        finally:
+            self.model.train(was_training)
+        return rgb.clamp(0, 1)
+
+    def edit_view(self, index: int) -> None:
+        render = self.render_training_view(index)
+        original = self.datamanager.original_image(index).to(render.device)
+        edited = self.get_editor().edit(render.float(), original, self.config.prompt, view_index=index)
+        self.datamanager.replace_image(index, edited)
+        self.edits_done += 1
+        for listener in self.edit_listeners:
+            listener(index, edited)
+
+    def idu_state_dict(self) -> dict:
+        return {
+            "schedule": self.schedule.state_dict(),
+            "edits_done": self.edits_done,
+            "edit_start_step": -1 if self.edit_start_step is None else self.edit_start_step,
+        }
+
+    def load_idu_state_dict(self, state: dict) -> None:
+        self.schedule.load_state_dict(state["schedule"])
+        self.edits_done = int(state["edits_done"])
+        start = int(state["edit_start_step"])
+        self.edit_start_step = None if start < 0 else start
