@@ -7,6 +7,8 @@ nerfstudio normalisation has to be undone here (the engine already undid it).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..engine.types import CameraSpec, RenderResult
@@ -21,18 +23,55 @@ def camera_points(camera: CameraSpec, depth: np.ndarray) -> np.ndarray:
     return np.stack([u[None, :] * d, -v[:, None] * d, -d], axis=-1)  # y up, looking down -Z
 
 
-def backproject(
-    render: RenderResult, camera: CameraSpec, min_accumulation: float = 0.5
+@dataclass(frozen=True)
+class Crop:
+    """A sphere that geometry must lie in; `None` radius keeps everything."""
+
+    centre: np.ndarray
+    radius: float | None
+
+    @classmethod
+    def around_cameras(cls, cameras: list[CameraSpec]) -> Crop:
+        """The sphere around the cameras' centroid that reaches the farthest camera.
+
+        What the cameras surround is the subject; beyond the rig a NeRF puts background (sky, distant
+        walls) at arbitrary depths. nerfstudio's own export crops to the same region (its unit box).
+        """
+        centres = np.array([np.asarray(c.camera_to_world, dtype=np.float64)[:3, 3] for c in cameras])
+        centre = centres.mean(axis=0)
+        radius = float(np.linalg.norm(centres - centre, axis=1).max()) if len(centres) > 1 else None
+        return cls(centre, radius if radius and radius > 0 else None)
+
+    def inside(self, points: np.ndarray) -> np.ndarray:
+        if self.radius is None:
+            return np.ones(points.shape[:-1], dtype=bool)
+        return np.linalg.norm(points - self.centre, axis=-1) <= self.radius
+
+
+NO_CROP = Crop(np.zeros(3), None)
+
+
+def surface_pixels(
+    render: RenderResult, camera: CameraSpec, min_accumulation: float = 0.5, crop: Crop = NO_CROP
 ) -> tuple[np.ndarray, np.ndarray]:
-    """World points [N, 3] and colours [N, 3] (0..1) of the opaque pixels of one render."""
+    """World points [H, W, 3] of every pixel and the mask [H, W] of opaque pixels inside `crop`."""
     depth = np.asarray(render.depth, dtype=np.float32).reshape(camera.height, camera.width)
     accumulation = np.asarray(render.accumulation, dtype=np.float32).reshape(depth.shape)
-    rgb = np.asarray(render.rgb, dtype=np.float32).reshape(*depth.shape, 3)
-    keep = (accumulation >= min_accumulation) & np.isfinite(depth) & (depth > 0)
-    local = camera_points(camera, depth)[keep]  # [N, 3]
+    finite = np.isfinite(depth)
+    local = camera_points(camera, np.where(finite, depth, 0.0))  # [H, W, 3]
     c2w = np.asarray(camera.camera_to_world, dtype=np.float64)[:3, :4]
     world = local @ c2w[:, :3].T + c2w[:, 3]
-    return world.astype(np.float32), np.clip(rgb[keep], 0.0, 1.0)
+    keep = (accumulation >= min_accumulation) & finite & (depth > 0) & crop.inside(world)
+    return world, keep
+
+
+def backproject(
+    render: RenderResult, camera: CameraSpec, min_accumulation: float = 0.5, crop: Crop = NO_CROP
+) -> tuple[np.ndarray, np.ndarray]:
+    """World points [N, 3] and colours [N, 3] (0..1) of the opaque pixels of one render."""
+    world, keep = surface_pixels(render, camera, min_accumulation, crop)
+    rgb = np.asarray(render.rgb, dtype=np.float32).reshape(*keep.shape, 3)
+    return world[keep].astype(np.float32), np.clip(rgb[keep], 0.0, 1.0)
 
 
 def scaled_cameras(cameras: list[CameraSpec], scale: float, max_side: int = 1024) -> list[CameraSpec]:

@@ -12,25 +12,27 @@ from typing import Any
 import numpy as np
 
 from ..jobs.errors import ConflictError
-from .backproject import backproject, scaled_cameras
+from .backproject import NO_CROP, Crop, backproject, scaled_cameras, surface_pixels
 
 OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])  # camera axes: open3d looks down +Z with +Y down
 
 
 def tsdf_mesh(
-    session: Any, resolution: int, min_accumulation: float = 0.5
+    session: Any, resolution: int, min_accumulation: float = 0.5, crop: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vertices [V, 3], triangles [F, 3] and vertex colours [V, 3] in the scene frame.
 
-    `resolution` is the number of voxels along the longest side of the surface's bounding box.
+    `resolution` is the number of voxels along the longest side of the surface's bounding box. With
+    `crop`, only depth inside the camera rig's sphere is fused (`Crop.around_cameras`).
     """
     import open3d as o3d
 
     cameras = session.training_cameras
     longest = max(max(c.width, c.height) for c in cameras)
     cameras = scaled_cameras(cameras, max(1.0, min(2.0 * resolution, 512) / longest))
+    region = Crop.around_cameras(cameras) if crop else NO_CROP
     renders = [(camera, session.render(camera)) for camera in cameras]
-    points = [backproject(render, camera, min_accumulation)[0] for camera, render in renders]
+    points = [backproject(render, camera, min_accumulation, region)[0] for camera, render in renders]
     cloud = np.concatenate(points) if points else np.zeros((0, 3), np.float32)
     if len(cloud) < 16:
         raise ConflictError("the reconstruction has no opaque surface to export yet; let it train longer")
@@ -49,9 +51,9 @@ def tsdf_mesh(
         origin=low.astype(np.float64).reshape(3, 1),
     )
     for camera, render in renders:
+        _, opaque = surface_pixels(render, camera, min_accumulation, region)
         depth = np.asarray(render.depth, np.float32).reshape(camera.height, camera.width).copy()
-        opaque = np.asarray(render.accumulation, np.float32).reshape(depth.shape) >= min_accumulation
-        depth[~opaque | ~np.isfinite(depth)] = 0.0
+        depth[~opaque] = 0.0
         if not opaque.any():
             continue
         rgb = (np.clip(np.asarray(render.rgb, np.float32), 0, 1) * 255 + 0.5).astype(np.uint8)
@@ -71,6 +73,8 @@ def tsdf_mesh(
         volume.integrate(rgbd, intrinsic, np.linalg.inv(c2w @ OPENGL_TO_OPENCV))
     mesh = volume.extract_triangle_mesh()
     mesh = mesh.crop(o3d.geometry.AxisAlignedBoundingBox(low, high))
+    if region.radius is not None:
+        mesh.remove_vertices_by_mask(~region.inside(np.asarray(mesh.vertices)))
     vertices = np.asarray(mesh.vertices, np.float64)
     faces = np.asarray(mesh.triangles, np.int64)
     colors = np.asarray(mesh.vertex_colors, np.float64)

@@ -8,22 +8,26 @@ from typing import Any
 import numpy as np
 
 from ..jobs.errors import ConflictError
-from .backproject import backproject, scaled_cameras
+from .backproject import NO_CROP, Crop, backproject, scaled_cameras
 
 
-def point_cloud(session: Any, num_points: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def point_cloud(
+    session: Any, num_points: int, seed: int = 0, crop: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """About `num_points` opaque surface points [N, 3] and colours [N, 3] in the scene frame.
 
     The training cameras are rendered at a size whose pixel count is a little over `num_points`
     (not every pixel is opaque), then the points are subsampled to exactly `num_points` at most.
+    With `crop`, only points inside the camera rig's sphere are kept (`Crop.around_cameras`).
     """
     cameras = session.training_cameras
+    region = Crop.around_cameras(cameras) if crop else NO_CROP
     pixels = sum(camera.width * camera.height for camera in cameras)
     scale = float(np.clip(math.sqrt(1.2 * num_points / max(pixels, 1)), 1 / 8, 8.0))
-    all_points, all_colors = _render_points(session, cameras, scale)
+    all_points, all_colors = _render_points(session, cameras, scale, region)
     if 0 < len(all_points) < num_points and scale < 8.0:  # fewer opaque pixels than hoped: once larger
         scale = float(min(8.0, scale * math.sqrt(1.2 * num_points / len(all_points))))
-        all_points, all_colors = _render_points(session, cameras, scale)
+        all_points, all_colors = _render_points(session, cameras, scale, region)
     if len(all_points) == 0:
         raise ConflictError("the reconstruction has no opaque surface to export yet; let it train longer")
     if len(all_points) > num_points:
@@ -32,10 +36,12 @@ def point_cloud(session: Any, num_points: int, seed: int = 0) -> tuple[np.ndarra
     return all_points, all_colors
 
 
-def _render_points(session: Any, cameras: list[Any], scale: float) -> tuple[np.ndarray, np.ndarray]:
+def _render_points(
+    session: Any, cameras: list[Any], scale: float, region: Crop
+) -> tuple[np.ndarray, np.ndarray]:
     points, colors = [], []
     for camera in scaled_cameras(cameras, scale):
-        p, c = backproject(session.render(camera), camera)
+        p, c = backproject(session.render(camera), camera, crop=region)
         points.append(p)
         colors.append(c)
     if not points:

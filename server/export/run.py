@@ -11,11 +11,11 @@ from .writers import write_mesh, write_point_cloud
 
 
 def export_geometry(
-    session: Any, kind: str, file_format: str, path: Path, num_points: int, resolution: int
+    session: Any, kind: str, file_format: str, path: Path, num_points: int, resolution: int, crop: bool = True
 ) -> Path:
     """Render `session` (an export-only or running EditSession) and write the geometry atomically."""
     if kind == "point_cloud":
-        points, colors = point_cloud(session, num_points)
+        points, colors = point_cloud(session, num_points, crop=crop)
         return write_point_cloud(path, points, colors)
-    vertices, faces, colors = tsdf_mesh(session, resolution)
+    vertices, faces, colors = tsdf_mesh(session, resolution, crop=crop)
     return write_mesh(path, vertices, faces, colors, file_format)

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 import trimesh
+
 from in2n_server.engine.types import CameraSpec, RenderResult
 from in2n_server.export.backproject import backproject, camera_points
 from in2n_server.export.mesh import tsdf_mesh
@@ -35,7 +36,10 @@ def look_at(position: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndar
 class SphereScene:
     """`training_cameras` around a sphere and an exact `render` (what export needs of a session)."""
 
-    def __init__(self, views: int = 12, width: int = 40, height: int = 32) -> None:
+    def __init__(
+        self, views: int = 12, width: int = 40, height: int = 32, sky_depth: float | None = None
+    ) -> None:
+        self.sky_depth = sky_depth  # an opaque background far behind the sphere, as a NeRF's sky
         self.training_cameras = []
         for i in range(views):
             angle = 2 * math.pi * i / views
@@ -55,14 +59,14 @@ class SphereScene:
         disc = b * b - 4 * a * (offset @ offset - RADIUS**2)
         t = (-b - np.sqrt(np.maximum(disc, 0))) / (2 * a)  # the z-depth, as directions have z-depth 1
         hit = disc > 0
-        depth = np.where(hit, t, 0.0).reshape(camera.height, camera.width)
+        depth = np.where(hit, t, self.sky_depth or 0.0).reshape(camera.height, camera.width)
         colour = np.where(hit[:, None], [0.9, 0.2, 0.1], [1.0, 1.0, 1.0]).reshape(
             camera.height, camera.width, 3
         )
         return RenderResult(
             colour.astype(np.float32),
             depth.astype(np.float32),
-            hit.reshape(camera.height, camera.width).astype(np.float32),
+            (hit | (self.sky_depth is not None)).reshape(camera.height, camera.width).astype(np.float32),
         )
 
 
@@ -121,3 +125,13 @@ def test_mesh_formats_keep_vertex_colours(file_format: str) -> None:
     assert np.allclose(np.asarray(loaded.vertices), expected)
     assert len(loaded.faces) == 4
     assert np.asarray(loaded.visual.vertex_colors)[:, :3].tolist() == (colours * 255).astype(int).tolist()
+
+
+def test_background_beyond_the_camera_rig_is_cropped() -> None:
+    scene = SphereScene(sky_depth=60.0)
+    cropped, _ = point_cloud(scene, num_points=4000)
+    assert surface_error(cropped).max() < 1e-3
+    everything, _ = point_cloud(scene, num_points=4000, crop=False)
+    assert np.mean(surface_error(everything) > 1.0) > 0.5  # the "sky" is most of each view
+    vertices, _, _ = tsdf_mesh(scene, resolution=32)
+    assert np.median(surface_error(vertices)) < 2 * RADIUS / 32

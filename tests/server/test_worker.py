@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import torch
+
 from in2n_server.jobs.worker import OOM_MESSAGE, Worker, classify_error
 
 
