@@ -1,0 +1,53 @@
+"""The tiers, and their registration as nerfstudio methods."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from in2n_server.engine.method_configs import TIERS, tier_config
+
+
+def test_tiers_differ_where_they_should() -> None:
+    full, small, tiny, cpu = (tier_config(t) for t in TIERS)
+    assert full.pipeline.model.use_lpips and not full.pipeline.ip2p_half_precision
+    assert (
+        full.pipeline.datamanager.train_num_rays_per_batch == 16384
+        and full.pipeline.datamanager.patch_size == 32
+    )
+    assert small.pipeline.ip2p_half_precision and small.pipeline.model.use_lpips
+    assert tiny.pipeline.ip2p_half_precision and not tiny.pipeline.model.use_lpips
+    assert tiny.pipeline.datamanager.train_num_rays_per_batch == 4096
+    assert not cpu.mixed_precision and not cpu.pipeline.model.use_lpips
+    assert [c.method_name for c in (full, small, tiny, cpu)] == list(TIERS)
+
+
+def test_tier_configs_are_independent_copies() -> None:
+    first = tier_config("in2n-cpu")
+    first.pipeline.prompt = "changed"
+    first.pipeline.model.camera_optimizer.mode = "off"
+    second = tier_config("in2n-cpu")
+    assert second.pipeline.prompt != "changed" and second.pipeline.model.camera_optimizer.mode == "SO3xR3"
+
+
+def test_unknown_tier_is_named() -> None:
+    with pytest.raises(ValueError, match="in2n-huge"):
+        tier_config("in2n-huge")
+
+
+def test_ns_train_lists_the_method_and_its_tiers() -> None:
+    ns_train = Path(sys.executable).with_name("ns-train")
+    env = {**os.environ, "COLUMNS": "200"}
+    result = subprocess.run([ns_train, "--help"], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for tier in TIERS:
+        assert f"{tier} " in result.stdout or f"{tier}," in result.stdout, tier
+    assert "Instruct-NeRF2NeRF preset small enough for CPU" in result.stdout
+    method = subprocess.run(
+        [ns_train, "in2n-cpu", "--help"], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert method.returncode == 0 and "--pipeline.prompt" in method.stdout
