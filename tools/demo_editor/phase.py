@@ -2,8 +2,10 @@
 
 The CPU here is shared, so a fixed step count may take 2x or 8x longer than planned. A phase first times a
 few steps, then fixes its total (never above the requested maximum) so that it ends within its share;
-the learning-rate schedule is then set for that total. The chosen totals are recorded, so a run can be
-repeated exactly by passing them as the maximums.
+the learning-rate schedule is then set for that total. If the machine gets busier later, the phase
+re-checks its pace every tenth of its steps and shrinks its total (never grows it) to stay in budget.
+The chosen totals are recorded, so a run can be repeated exactly by passing them as the maximums with a
+budget large enough that neither check cuts them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Phase:
     started: float = field(default_factory=time.monotonic)
     _calibration_start: float = 0.0
     _last_print: float = 0.0
+    _window_start: tuple[int, float] = (0, 0.0)
 
     def __post_init__(self) -> None:
         self.total = self.max_steps
@@ -41,11 +44,25 @@ class Phase:
             affordable = step + 1 + max(0, math.floor(remaining / per_step))
             self.total = max(step + 2, min(self.max_steps, affordable))
             self.calibrated = True
+            self._window_start = (step, now)
             print(f"[{self.name}] {per_step:.3f} s/step: {self.total} steps", flush=True)
+        elif self.calibrated and step - self._window_start[0] >= max(10, self.total // 10):
+            self._shrink_if_late(step, now)
         if now - self._last_print > 30 or step == self.total - 1:
             self._last_print = now
             elapsed = now - self.started
             print(f"[{self.name}] step {step + 1}/{self.total} loss {loss:.4f} {elapsed:.0f} s", flush=True)
+
+    def _shrink_if_late(self, step: int, now: float) -> None:
+        """Cut the total if the recent pace would overrun the budget by more than 5%."""
+        first_step, first_time = self._window_start
+        per_step = (now - first_time) / (step - first_step)
+        self._window_start = (step, now)
+        projected = (now - self.started) + (self.total - step - 1) * per_step
+        if projected > 1.05 * self.budget_s:
+            remaining = self.budget_s - (now - self.started)
+            self.total = max(step + 2, step + 1 + math.floor(max(0.0, remaining) / per_step))
+            print(f"[{self.name}] slower now ({per_step:.3f} s/step): cut to {self.total} steps", flush=True)
 
     def lr_factor(self, step: int, warmup: int) -> float:
         """Linear warm-up then cosine decay to 5% over the (calibrated) total."""

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import regex
+
 from in2n_server.editor.clip_vocab import END_TOKEN, NUM_MERGES, START_TOKEN, byte_symbols
 
 # CLIP's pre-tokenizer: special tokens, English contractions, letter runs, single digits, other runs.
