@@ -193,14 +193,15 @@ def to_sse(event: Event) -> ServerSentEvent:
 
 
 def preview_size(cam_w: int, cam_h: int, width: int | None, height: int | None) -> tuple[int, int]:
-    """Requested size; one side alone keeps the camera's aspect ratio; at most 1024 per side."""
+    """Requested size; one side alone keeps the camera's aspect ratio; at most 1024 per side (aspect kept)."""
     if width is None and height is None:
         width, height = cam_w, cam_h
     elif height is None:
         height = max(1, round(width * cam_h / cam_w))
     elif width is None:
         width = max(1, round(height * cam_w / cam_h))
-    return min(width, 1024), min(height, 1024)
+    shrink = min(1.0, 1024 / max(width, height))
+    return max(1, round(width * shrink)), max(1, round(height * shrink))
 
 
 def encode_png(rgb: Any) -> bytes:

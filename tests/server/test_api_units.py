@@ -1,0 +1,57 @@
+"""Small pure pieces of the API: preview sizing, error field paths, loopback detection, settings checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from in2n_server.api.errors import field_path
+from in2n_server.api.jobs import preview_size
+from in2n_server.config import Settings, is_loopback_host
+
+
+@pytest.mark.parametrize(
+    ("request_size", "expected"),
+    [
+        ((None, None), (64, 48)),
+        ((256, None), (256, 192)),
+        ((None, 96), (128, 96)),
+        ((300, 100), (300, 100)),
+        ((1024, None), (1024, 768)),
+    ],
+)
+def test_preview_size(request_size: tuple, expected: tuple) -> None:
+    assert preview_size(64, 48, *request_size) == expected
+
+
+def test_preview_size_keeps_aspect_when_capped() -> None:
+    assert preview_size(4000, 2000, None, None) == (1024, 512)
+
+
+def test_field_paths_read_like_the_request() -> None:
+    assert field_path(("body", "camera", "transform_matrix", 3)) == "camera.transform_matrix[3]"
+    assert field_path(("body",)) is None
+    assert field_path(("query", "after")) == "after"
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.5.0.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("192.168.1.4", False),
+        ("example.org", False),
+    ],
+)
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
+
+
+def test_settings_refuse_unsafe_or_impossible_configurations(tmp_path) -> None:
+    with pytest.raises(ValueError, match="without a token"):
+        Settings(host="0.0.0.0", workspace=tmp_path).check()
+    Settings(host="0.0.0.0", token="t", workspace=tmp_path).check()
+    with pytest.raises(ValueError, match="not a directory"):
+        Settings(workspace=tmp_path, allow_roots=[tmp_path / "missing"]).check()
