@@ -267,8 +267,12 @@ def resume_job(context: Any) -> None:
     get_session().worker.submit("job", lambda: client.resume_job(job_id))
 
 
-def request_preview(context: Any) -> None:
-    """Ask for a preview from the active camera or the viewport; one request in flight at a time."""
+def request_preview(context: Any, automatic: bool = False) -> None:
+    """Ask for a preview from the active camera or the viewport; one request in flight at a time.
+
+    Automatic previews (one per checkpoint) fail quietly: a job that is just finishing may refuse one, and
+    the next checkpoint or the final preview follows anyway.
+    """
     job_id = _require_job(context)
     session = get_session()
     if session.preview_in_flight:
@@ -277,7 +281,9 @@ def request_preview(context: Any) -> None:
     camera, width, height = preview_camera(context)
     client = make_client(context)
     session.preview_in_flight = True
-    session.worker.submit("preview", lambda: client.preview(job_id, camera, width, height))
+    session.worker.submit(
+        "auto-preview" if automatic else "preview", lambda: client.preview(job_id, camera, width, height)
+    )
 
 
 def preview_camera(context: Any) -> tuple[dict[str, Any], int, int]:
@@ -418,8 +424,11 @@ def _apply(context: Any, session: Session, kind: str, payload: Any) -> None:
             _apply_event(context, session, event)
     elif kind == RESULT_FAILED:
         tag, exc = payload
-        if tag == "preview":
+        if tag in ("preview", "auto-preview"):
             session.preview_in_flight = False
+        if tag == "auto-preview":
+            st.message = f"preview skipped: {exc}"
+            return
         if tag in ("health", "heartbeat"):
             st.connected = False
         if tag == "heartbeat":
@@ -462,7 +471,7 @@ def _apply_done(context: Any, session: Session, tag: str, value: Any) -> None:
         st.message = f"dataset {st.scene_id}: {st.scene_images} views"
     elif tag == "job":
         _set_job(context, value)
-    elif tag == "preview":
+    elif tag in ("preview", "auto-preview"):
         session.preview_in_flight = False
         image = previews.show_png(previews.PREVIEW_IMAGE, value)
         st.previews_received += 1
@@ -472,7 +481,7 @@ def _apply_done(context: Any, session: Session, tag: str, value: Any) -> None:
         previews.tag_redraw(context.window_manager)
         if session.preview_wanted:
             session.preview_wanted = False
-            request_preview(context)
+            request_preview(context, automatic=True)
     elif tag == "edited":
         image = previews.show_png(previews.EDITED_IMAGE, value)
         previews.show_in_image_editors(context.window_manager, image)
@@ -539,7 +548,7 @@ def _apply_event(context: Any, session: Session, event: Any) -> None:
         st.preview_step = int(data.get("step") or 0)
         if context.scene.in2n.auto_preview:
             try:
-                request_preview(context)
+                request_preview(context, automatic=True)
             except (ActionError, ClientError, camera_math.CameraError) as exc:
                 st.message = f"no preview: {exc}"
     elif event.kind == wire.EVENT_ERROR:
@@ -549,6 +558,9 @@ def _apply_event(context: Any, session: Session, event: Any) -> None:
         if st.state == "completed":
             st.phase = "done"
             st.progress = 1.0
+            if context.scene.in2n.auto_preview:  # the finished scene, once
+                with contextlib.suppress(ActionError, ClientError, camera_math.CameraError):
+                    request_preview(context, automatic=True)
         notify(context, "INFO", f"In2N: edit {st.state}")
 
 

@@ -35,7 +35,9 @@ def run_bpy_script(name: str, *args: str, home: Path, timeout: float = 600.0) ->
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if not lines:
         pytest.fail(f"{name} printed no RESULT line:\n{output[-6000:]}")
-    return json.loads(lines[-1][len("RESULT ") :])
+    result = json.loads(lines[-1][len("RESULT ") :])
+    print(f"{name} result:", json.dumps(result, indent=1))  # shown by pytest when a check fails
+    return result
 
 
 def free_port() -> int:

@@ -39,8 +39,13 @@ def blender_home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def in2n_server(tmp_path_factory: pytest.TempPathFactory, tiny_ip2p_dir: Path) -> Iterator[dict]:
-    """A real `in2n-server` process on loopback with the tiny random IP2P model (skips without the server)."""
+def in2n_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_ip2p_dir: Path, tiny_scene_dir: Path
+) -> Iterator[dict]:
+    """A real `in2n-server` on loopback: tiny random IP2P model, the procedural dataset's folder allowed.
+
+    Skips only when the server package cannot be imported.
+    """
     pytest.importorskip(
         "in2n_server.cli", reason="the in2n_server package (server/cli.py) cannot be imported"
     )
@@ -63,6 +68,8 @@ def in2n_server(tmp_path_factory: pytest.TempPathFactory, tiny_ip2p_dir: Path) -
         "cpu",
         "--model",
         str(tiny_ip2p_dir),
+        "--allow-root",
+        str(tiny_scene_dir.parent),
     ]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)

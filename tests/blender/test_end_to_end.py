@@ -38,3 +38,19 @@ def test_capture_edit_preview_and_import_against_a_real_server(
         assert imported["overlap_of_source"] > 0.25, (kind, imported, result["source_bounds"])
     assert result["point_cloud"]["modifiers"] == ["NODES"]
     assert result["point_cloud"]["inside_fraction"] > 0.5
+
+
+def test_server_dataset_cameras_appear_in_blender(
+    extension_zip: Path, blender_home: Path, in2n_server: dict, tiny_scene_dir: Path
+) -> None:
+    result = run_bpy_script(
+        "server_dataset.py",
+        str(extension_zip),
+        str(in2n_server["port"]),
+        str(tiny_scene_dir),
+        home=blender_home,
+    )
+    assert result["refused_error"]  # outside --allow-root: the server's message reaches the panel
+    assert result["num_cameras"] == result["num_server_cameras"] == result["scene_images"] > 0
+    assert result["worst_intrinsics_px"] < 1e-3
+    assert result["worst_pose"] < 1e-5

@@ -62,6 +62,7 @@ scene = bpy.context.scene
 scene.render.engine = "CYCLES"
 scene.cycles.samples = 8
 scene.cycles.device = "CPU"
+scene.render.resolution_x = scene.render.resolution_y = 512  # square views: 48x48 captures
 bpy.ops.mesh.primitive_uv_sphere_add(radius=0.6, location=(2.2, 0.0, 0.0))
 sphere = bpy.context.active_object
 targets = [scene.objects["Cube"], sphere]
@@ -82,7 +83,7 @@ settings.rig_views = 16
 settings.resolution = 48
 settings.instruction = "make it look like bronze"
 settings.tier = "in2n-cpu"
-settings.base_iterations = 60
+settings.base_iterations = int(sys.argv[3]) if len(sys.argv) > 3 else 250
 settings.edit_iterations = 30
 settings.edit_rate = 10
 settings.diffusion_steps = 2
