@@ -107,7 +107,7 @@ def check_frames(document: Mapping[str, Any], max_images: int) -> list[dict[str,
 def check_image(source: SourceFile, field: str, max_side: int, kind: str = "image") -> tuple[int, int]:
     """Decode fully (PNG or JPEG only) and return (width, height); depth maps must be 16-bit PNG."""
     try:
-        with Image.open(source.open()) as image:
+        with Image.open(source.path if source.path is not None else source.open()) as image:
             if image.format not in IMAGE_FORMATS:
                 raise InvalidInputError(f"{source.name}: {image.format} is not accepted (PNG or JPEG)", field)
             width, height = image.size

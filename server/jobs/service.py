@@ -131,7 +131,8 @@ class JobService:
         record = self.jobs.get(job_id)
         if record.state not in ("cancelled", "failed"):
             raise ConflictError(f"job {job_id} is {record.state}; only cancelled or failed jobs resume")
-        self.scenes.get(record.scene_id)
+        if not (self.workspace.session_dir(job_id) / "session.json").is_file():
+            self.scenes.get(record.scene_id)  # never started: it still needs its scene
         record = self._set_state(
             job_id, "queued", "queued again; continues from its last checkpoint", error=None
         )
