@@ -28,5 +28,6 @@ def test_local_server_restart_mid_job(
     assert result["disconnected_message"].startswith("not connected")
     assert result["reconnected_message"] in {"connected", "reconnected"}
     assert result["final"]["state"] == "completed", result
-    assert result["final"]["last_event_id"] > result["events_before_kill"]
+    assert result["final"]["error"] == ""
+    assert result["final"]["last_event_id"] > result["cancelled_at_event"] > result["events_before_kill"]
     assert result["server_stopped_on_disable"]

@@ -1,7 +1,7 @@
 """End to end in a headless Blender against a real in2n-server: capture, edit, preview, import.
 
-Arguments: ZIP PORT. The extension is installed from its zip, then driven through its operators; the timer
-function (session.drain) is called by hand because bpy.app.timers never fire in the bpy module.
+Arguments: ZIP PORT [BASE_STEPS]. The extension is installed from its zip, then driven through its
+operators; the timer function (session.drain) is called by hand: bpy.app.timers never fire in the bpy module.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ settings.rig_views = 16
 settings.resolution = 48
 settings.instruction = "make it look like bronze"
 settings.tier = "in2n-cpu"
-settings.base_iterations = int(sys.argv[3]) if len(sys.argv) > 3 else 250
+settings.base_iterations = int(sys.argv[3]) if len(sys.argv) > 3 else 60
 settings.edit_iterations = 30
 settings.edit_rate = 10
 settings.diffusion_steps = 2
@@ -159,9 +159,7 @@ def import_kind(kind: str) -> dict:
         points = np.empty(len(ob.data.vertices) * 3, np.float32)
         ob.data.vertices.foreach_get("co", points)
         points = points.reshape(-1, 3)
-        inside = np.all(
-            (points >= np.array(source_lo) - 0.25) & (points <= np.array(source_hi) + 0.25), axis=1
-        )
+        inside = np.all((points >= np.array(source_lo) - 0.5) & (points <= np.array(source_hi) + 0.5), axis=1)
         inside_fraction = float(inside.mean()) if len(points) else 0.0
     else:
         count = len(ob.data.polygons)

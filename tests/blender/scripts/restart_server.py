@@ -2,8 +2,9 @@
 
 Arguments: ZIP PORT MODEL_DIR WORKSPACE. The extension starts `in2n-server` itself (Start Local Server, with
 this Python), an edit starts, the server process is killed after a few events, the panel must show "not
-connected", the server is started again on the same workspace, and the job must finish with its event
-stream resumed after the last event seen. Disabling the extension must stop the server it started.
+connected", the server is started again on the same workspace, the resumed job is cancelled and resumed
+from the panel, and it must finish with its event stream continued after the last event seen. Disabling the
+extension must stop the server it started.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ settings.rig_views = 8
 settings.resolution = 32
 settings.instruction = "make it red"
 settings.tier = "in2n-cpu"
-settings.base_iterations = 150
+settings.base_iterations = 40
 settings.edit_iterations = 20
 settings.edit_rate = 10
 settings.diffusion_steps = 2
@@ -70,6 +71,17 @@ assert bpy.ops.in2n.start_server() == {"FINISHED"}, status.error
 drive(lambda: status.connected, 300, "the restarted server")
 reconnected_message = status.message
 drive(
+    lambda: status.state == "running" and status.last_event_id > events_before_kill + 1,
+    600,
+    "the resumed job",
+)
+assert bpy.ops.in2n.cancel() == {"FINISHED"}, status.error
+drive(
+    lambda: status.state == "cancelled" and not session.get_session().worker.watching, 300, "the cancellation"
+)
+cancelled_at_event = status.last_event_id
+assert bpy.ops.in2n.resume() == {"FINISHED"}, status.error
+drive(
     lambda: (
         status.state in ("completed", "failed", "cancelled") and not session.get_session().worker.watching
     ),
@@ -85,6 +97,7 @@ emit(
         "events_before_kill": events_before_kill,
         "disconnected_message": disconnected_message,
         "reconnected_message": reconnected_message,
+        "cancelled_at_event": cancelled_at_event,
         "final": final,
         "server_stopped_on_disable": second_process.poll() is not None,
     }
