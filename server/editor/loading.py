@@ -16,6 +16,8 @@ DEFAULT_MODEL = "timbrooks/instruct-pix2pix"
 BUNDLED_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 # Short names a user can pass instead of a hub id or a path.
 NAMED_MODELS = {"ip2p": DEFAULT_MODEL, "demo": str(BUNDLED_MODELS_DIR / "demo")}
+# Edit settings that suit a bundled model better than IP2P's defaults (measured: docs/demo-editor.md).
+RECOMMENDED_SETTINGS = {"demo": {"guidance_scale": 7.0, "image_guidance_scale": 2.5}}
 
 
 class EditorUnavailableError(RuntimeError):
@@ -27,6 +29,11 @@ def resolve_model(model: str | None) -> str:
     model = model or DEFAULT_MODEL
     model = NAMED_MODELS.get(model, model)
     return str(Path(model).expanduser()) if Path(model).expanduser().exists() else model
+
+
+def recommended_settings(model: str | None) -> dict[str, float]:
+    """Guidance values to use for `model` when the user sets none (empty: IP2P's defaults apply)."""
+    return dict(RECOMMENDED_SETTINGS.get(model or "", {}))
 
 
 def is_local(model: str) -> bool:

@@ -18,8 +18,20 @@ import torch
 FORMAT_VERSION = 1
 
 
+def plain(value: Any) -> Any:
+    """Numpy scalars (nerfstudio's schedulers put them in their states) -> Python numbers, recursively."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(plain(item) for item in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def atomic_save(payload: dict[str, Any], path: Path) -> Path:
     """torch.save to a temporary file in the same folder, fsync, then rename over `path`."""
+    payload = plain(payload)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

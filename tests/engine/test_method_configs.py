@@ -51,3 +51,29 @@ def test_ns_train_lists_the_method_and_its_tiers() -> None:
         [ns_train, "in2n-cpu", "--help"], capture_output=True, text=True, env=env, timeout=300
     )
     assert method.returncode == 0 and "--pipeline.prompt" in method.stdout
+
+
+def test_full_tier_trains_with_the_patch_lpips_loss(tiny_scene, tiny_ip2p_dir: Path, tmp_path: Path) -> None:
+    """The `in2n` tier (16384 rays in 32x32 patches, LPIPS) takes real steps, editing included."""
+    from in2n_server.engine.session import EditSession
+    from in2n_server.engine.types import EditParams
+
+    params = EditParams(
+        instruction="make it blue",
+        tier="in2n",
+        base_iterations=1,
+        edit_iterations=1,
+        diffusion_steps=2,
+        model=str(tiny_ip2p_dir),
+    )
+    session = EditSession.create(tiny_scene.root, tmp_path / "full", params, device="cpu")
+    sampler = session.pipeline.datamanager.train_pixel_sampler
+    assert sampler.num_rays_per_batch == 16384 and type(sampler).__name__ == "PatchPixelSampler"
+    sampler.num_rays_per_batch = 2 * 32 * 32  # two patches: the same code path at a CPU-friendly cost
+    assert session.pipeline.model.lpips_loss is not None
+    assert session.run()
+    losses = session.progress.losses
+    assert {"rgb_loss", "lpips_loss"} <= set(losses) and all(v == v for v in losses.values())
+    assert session.progress.edits_done == 1
+    # The frozen AlexNet is not part of the checkpoint.
+    assert not any("lpips" in key for key in session.pipeline.model.state_dict())

@@ -29,7 +29,6 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def run(tiny_scene, tiny_ip2p_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One session taken through base, edits, a simulated crash and a resume; what happened is recorded."""
-    torch.set_num_threads(2)
     workdir = tmp_path_factory.mktemp("session")
     params = EditParams(
         instruction="make it blue",
