@@ -72,6 +72,7 @@ def test_heldout_views_keep_the_scene_structure(edit_run: dict) -> None:
     ]
     baseline = [edge_correlation(b, p) for b, p in zip(edit_run["before"], edit_run["photos"], strict=True)]
     print(
-        f"held-out edge correlation with the photos: before {np.mean(baseline):.2f}, after {np.mean(correlations):.2f}"
+        "held-out edge correlation with the photos: "
+        f"before {np.mean(baseline):.2f}, after {np.mean(correlations):.2f}"
     )
     assert np.mean(correlations) > 0.5 * np.mean(baseline)
