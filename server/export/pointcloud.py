@@ -17,16 +17,17 @@ def point_cloud(
     """About `num_points` opaque surface points [N, 3] and colours [N, 3] in the scene frame.
 
     The training cameras are rendered at a size whose pixel count is a little over `num_points`
-    (not every pixel is opaque), then the points are subsampled to exactly `num_points` at most.
+    (not every pixel is opaque; rendered once more, larger, when far fewer came out), then the points
+    are subsampled to `num_points` at most.
     With `crop`, only points inside the camera rig's sphere are kept (`Crop.around_cameras`).
     """
     cameras = session.training_cameras
     region = Crop.around_cameras(cameras) if crop else NO_CROP
     pixels = sum(camera.width * camera.height for camera in cameras)
-    scale = float(np.clip(math.sqrt(1.2 * num_points / max(pixels, 1)), 1 / 8, 8.0))
+    scale = float(np.clip(math.sqrt(1.5 * num_points / max(pixels, 1)), 1 / 8, 8.0))
     all_points, all_colors = _render_points(session, cameras, scale, region)
-    if 0 < len(all_points) < num_points and scale < 8.0:  # fewer opaque pixels than hoped: once larger
-        scale = float(min(8.0, scale * math.sqrt(1.2 * num_points / len(all_points))))
+    if 0 < len(all_points) < 0.75 * num_points and scale < 8.0:  # far fewer opaque pixels: once larger
+        scale = float(min(8.0, scale * math.sqrt(1.5 * num_points / len(all_points))))
         all_points, all_colors = _render_points(session, cameras, scale, region)
     if len(all_points) == 0:
         raise ConflictError("the reconstruction has no opaque surface to export yet; let it train longer")
