@@ -81,6 +81,7 @@ drive(
 )
 cancelled_at_event = status.last_event_id
 assert bpy.ops.in2n.resume() == {"FINISHED"}, status.error
+drive(lambda: status.state in ("queued", "running"), 120, "the job to be queued again")
 drive(
     lambda: (
         status.state in ("completed", "failed", "cancelled") and not session.get_session().worker.watching
