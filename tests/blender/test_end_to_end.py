@@ -46,6 +46,10 @@ def test_capture_edit_preview_and_import_against_a_real_server(
         # The imported geometry's box overlaps the source objects' box (no transform was applied).
         assert imported["overlap_of_source"] > 0.1, (kind, imported, result["source_bounds"])
     assert result["point_cloud"]["modifiers"] == ["NODES"]
+    for other in ("mesh_obj", "mesh_glb"):  # every mesh format lands in the same place
+        assert result[other]["count"] == result["mesh"]["count"], other
+        for got, expected in zip(result[other]["bounds"], result["mesh"]["bounds"], strict=True):
+            assert got == pytest.approx(expected, abs=1e-3), other
     # Not asserted: how much of the cloud lies on the objects. After 60 CPU steps the NeRF's density is
     # mostly floaters near the cameras (inside_fraction 0.0 measured), a property of the reconstruction.
 
@@ -64,3 +68,14 @@ def test_server_dataset_cameras_appear_in_blender(
     assert result["num_cameras"] == result["num_server_cameras"] == result["scene_images"] > 0
     assert result["worst_intrinsics_px"] < 1e-3
     assert result["worst_pose"] < 1e-5
+
+
+def test_capture_with_masks_and_depth_uploads(
+    extension_zip: Path, blender_home: Path, in2n_server: dict
+) -> None:
+    result = run_bpy_script(
+        "upload_masks.py", str(extension_zip), str(in2n_server["port"]), home=blender_home
+    )
+    assert result["error"] == ""
+    assert result["num_images"] == 4
+    assert (result["width"], result["height"]) == (24, 24)

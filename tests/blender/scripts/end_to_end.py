@@ -142,10 +142,10 @@ server_error = status.error
 
 
 # 5. Import the point cloud and the mesh; they must overlap the source objects' bounds.
-def import_kind(kind: str) -> dict:
+def import_kind(kind: str, fmt: str = "ply") -> dict:
     status.imported_object = ""
     status.error = ""
-    assert bpy.ops.in2n.import_result(kind=kind) == {"FINISHED"}, status.error
+    assert bpy.ops.in2n.import_result(kind=kind, format=fmt) == {"FINISHED"}, status.error
     drive(lambda: bool(status.imported_object) or bool(status.error), 600, f"the {kind} import")
     if status.error:
         raise SystemExit(f"{kind} import failed: {status.error}")
@@ -178,6 +178,9 @@ def import_kind(kind: str) -> dict:
 
 point_cloud = import_kind("point_cloud")
 mesh = import_kind("mesh")
+# The same mesh as OBJ (scene frame, Z up) and glTF binary (Y up, converted back by Blender's importer).
+mesh_obj = import_kind("mesh", "obj")
+mesh_glb = import_kind("mesh", "glb")
 
 emit(
     {
@@ -194,6 +197,8 @@ emit(
         "server_error": server_error,
         "point_cloud": point_cloud,
         "mesh": mesh,
+        "mesh_obj": mesh_obj,
+        "mesh_glb": mesh_glb,
         "source_bounds": [list(source_lo), list(source_hi)],
     }
 )
