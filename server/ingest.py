@@ -22,8 +22,8 @@ from PIL import Image, UnidentifiedImageError
 from blender_in2n.wire import WireError, check_camera
 
 from .config import Settings
+from .fileio import read_json, write_json_atomic
 from .jobs.errors import BadRequestError, ForbiddenError, InvalidInputError, TooLargeError
-from .jobs.files import read_json, write_json_atomic
 from .jobs.store import SceneStore, Workspace, new_id, utc_now
 
 INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")

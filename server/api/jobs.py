@@ -16,6 +16,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from blender_in2n.wire import EVENT_DONE, FINAL_STATES, route
 
+from ..editor.loading import recommended_settings
 from ..jobs.errors import BadRequestError
 from ..jobs.events import Event, EventHub
 from ..jobs.service import JobService
@@ -35,8 +36,16 @@ def public(record: JobRecord) -> dict[str, Any]:
     route("jobs"), status_code=202, response_model=JobPublic, responses=error_responses(404, 409, 422, 503)
 )
 def create_job(body: JobCreate, jobs: JobService = Depends(deps.jobs)) -> dict[str, Any]:
-    """Queue an edit of a scene; it runs when the device is free (one job at a time)."""
-    return public(jobs.create(body.model_dump()))
+    """Queue an edit of a scene; it runs when the device is free (one job at a time).
+
+    Guidance values the client leaves out take the server model's recommended ones (the bundled demo
+    editor wants more image guidance than InstructPix2Pix), else the original in2n defaults.
+    """
+    params = body.model_dump()
+    for name, value in recommended_settings(jobs.settings.model).items():
+        if name not in body.model_fields_set:
+            params[name] = value
+    return public(jobs.create(params))
 
 
 @router.get(route("jobs"), response_model=list[JobPublic])

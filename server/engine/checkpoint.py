@@ -7,13 +7,14 @@ nerfstudio 1.1.5's own checkpoints hold a numpy scalar, which torch >= 2.6 refus
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from ..fileio import write_bytes_atomic
 
 FORMAT_VERSION = 1
 
@@ -30,21 +31,11 @@ def plain(value: Any) -> Any:
 
 
 def atomic_save(payload: dict[str, Any], path: Path) -> Path:
-    """torch.save to a temporary file in the same folder, fsync, then rename over `path`."""
-    payload = plain(payload)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return path
+    """torch.save `payload` (numpy scalars made plain) so that `path` is never half-written."""
+    buffer = io.BytesIO()
+    torch.save(plain(payload), buffer)
+    write_bytes_atomic(Path(path), buffer.getvalue())
+    return Path(path)
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -18,10 +18,9 @@ with checkpoints, so learning rates (the camera optimizer's included) continue i
 from __future__ import annotations
 
 import contextlib
+import io
 import json
-import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from nerfstudio.engine.optimizers import Optimizers
 from PIL import Image
 
 from ..editor.base import Editor
+from ..fileio import write_bytes_atomic, write_json_atomic
 from .checkpoint import FORMAT_VERSION, atomic_save, find_checkpoint, load_checkpoint, model_state
 from .dataset import prepare_dataset, read_transforms
 from .method_configs import tier_config
@@ -62,19 +62,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        json.dump(data, stream, indent=1)
-    os.replace(temp, path)
-
-
 def _write_png_atomic(path: Path, image: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(handle)
-    Image.fromarray((np.clip(image, 0, 1) * 255).round().astype(np.uint8)).save(temp)
-    os.replace(temp, path)
+    buffer = io.BytesIO()
+    Image.fromarray((np.clip(image, 0, 1) * 255).round().astype(np.uint8)).save(buffer, format="PNG")
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def _read_png(path: Path) -> torch.Tensor:
@@ -173,7 +164,7 @@ class EditSession:
             "continue_from_edit": continue_from_edit,
             "created_at": time.time(),
         }
-        _write_json_atomic(workdir / SESSION_FILE, meta)
+        write_json_atomic(workdir / SESSION_FILE, meta)
         session = cls(workdir, meta, editor=editor, device=resolve_device(device), on_event=on_event)
         if checkpoint_path is not None:
             session._load_base(checkpoint_path)
@@ -406,7 +397,7 @@ class EditSession:
             path = atomic_save(payload, self.workdir / CHECKPOINT)
             self._meta["step"] = self._step
             self._meta["phase"] = self.plan.phase_at(self._step)
-            _write_json_atomic(self.workdir / SESSION_FILE, self._meta)
+            write_json_atomic(self.workdir / SESSION_FILE, self._meta)
             self._emit("checkpoint", step=self._step, path=str(path))
             return path
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..jobs.files import write_bytes_atomic
+from ..fileio import write_bytes_atomic
 
 # glTF is +Y up; Blender's importer turns its +Y into Blender's +Z. Writing the scene frame's (x, y, z)
 # as (x, z, -y) makes a GLB land where the scene was once Blender imports it.

@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..fileio import read_json, write_json_atomic
 from .errors import NotFoundError
 from .events import EventLog
-from .files import read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 
