@@ -141,6 +141,10 @@ drive(lambda: bool(status.error), 60, "the server's error for a missing image")
 server_error = status.error
 
 
+def capture_rig() -> list:
+    return list(bpy.data.collections[capture.RIG_COLLECTION].objects)
+
+
 # 5. Import the point cloud and the mesh; they must overlap the source objects' bounds.
 def import_kind(kind: str, fmt: str = "ply") -> dict:
     status.imported_object = ""
@@ -161,9 +165,18 @@ def import_kind(kind: str, fmt: str = "ply") -> dict:
         points = points.reshape(-1, 3)
         inside = np.all((points >= np.array(source_lo) - 0.5) & (points <= np.array(source_hi) + 0.5), axis=1)
         inside_fraction = float(inside.mean()) if len(points) else 0.0
+        rig = np.array([list(ob.matrix_world.translation) for ob in capture_rig()])
+        nearest_camera = np.min(np.linalg.norm(points[:, None, :] - rig[None, :, :], axis=2), axis=1)
+        centre = (np.array(source_lo) + np.array(source_hi)) / 2.0
+        distances = {
+            "median_to_nearest_camera": float(np.median(nearest_camera)),
+            "median_to_source_centre": float(np.median(np.linalg.norm(points - centre, axis=1))),
+            "rig_radius": float(np.median(np.linalg.norm(rig - centre, axis=1))),
+        }
     else:
         count = len(ob.data.polygons)
         inside_fraction = None
+        distances = None
     return {
         "name": ob.name,
         "collection": [c.name for c in ob.users_collection],
@@ -171,6 +184,7 @@ def import_kind(kind: str, fmt: str = "ply") -> dict:
         "bounds": [list(lo), list(hi)],
         "overlap_of_source": float(np.prod(inter) / source_volume),
         "inside_fraction": inside_fraction,
+        "distances": distances,
         "modifiers": [m.type for m in ob.modifiers],
         "materials": [m.name for m in ob.data.materials if m is not None],
     }
