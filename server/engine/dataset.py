@@ -26,6 +26,7 @@ from blender_in2n.wire import WireError, check_camera
 INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
 MASK_KEY = "in2n_mask_path"
 DEPTH_KEY = "in2n_depth_path"
+BACKGROUND_KEY = "in2n_background"
 
 
 class DatasetError(ValueError):
@@ -110,8 +111,11 @@ def prepare_dataset(src_dir: Path, dst_dir: Path, max_image_size: int = 512) -> 
     dst_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".prepare-", dir=dst_dir.parent))
     try:
-        frames = _write_frames(src_dir, staging, meta["frames"], cameras, max_image_size)
+        frames, all_transparent = _write_frames(src_dir, staging, meta["frames"], cameras, max_image_size)
         out_meta = {"camera_model": "OPENCV", "frames": frames, "in2n_source": str(src_dir)}
+        if all_transparent:
+            # Every view had an alpha channel: the background is empty, and the NeRF should learn it so.
+            out_meta[BACKGROUND_KEY] = "white"
         (staging / "transforms.json").write_text(json.dumps(out_meta, indent=1), encoding="utf-8")
         if dst_dir.exists():
             shutil.rmtree(dst_dir)
@@ -128,11 +132,13 @@ def _write_frames(
     raw_frames: list[Mapping[str, Any]],
     cameras: list[dict[str, Any]],
     max_image_size: int,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], bool]:
+    """Write the images (and masks, depths); returns the frames and whether every image had alpha."""
     for sub in ("images", "masks", "depths"):
         (staging / sub).mkdir()
     size: tuple[int, int] | None = None
     frames = []
+    all_transparent = True
     for index, (raw, camera) in enumerate(zip(raw_frames, cameras, strict=True)):
         field = f"frames[{index}]"
         image = _load_image(_resolve_inside(src_dir, raw.get("file_path"), f"{field}.file_path"), field)
@@ -147,6 +153,7 @@ def _write_frames(
             raise DatasetError(f"{field}.file_path", f"all images must share one size; expected {size}")
         new_w, new_h = target_size(*image.size, max_image_size)
         rgb, alpha = _to_rgb(image)
+        all_transparent = all_transparent and alpha is not None
         rgb = rgb.resize((new_w, new_h), Image.Resampling.LANCZOS) if rgb.size != (new_w, new_h) else rgb
         name = f"{index:04d}.png"
         rgb.save(staging / "images" / name)
@@ -173,7 +180,7 @@ def _write_frames(
             depth.resize((new_w, new_h), Image.Resampling.NEAREST).save(staging / "depths" / name)
             frame[DEPTH_KEY] = f"depths/{name}"
         frames.append(frame)
-    return frames
+    return frames, all_transparent
 
 
 def _to_rgb(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:

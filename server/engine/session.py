@@ -38,7 +38,7 @@ from PIL import Image
 from ..editor.base import Editor
 from ..fileio import write_bytes_atomic, write_json_atomic
 from .checkpoint import FORMAT_VERSION, atomic_save, find_checkpoint, load_checkpoint, model_state
-from .dataset import prepare_dataset, read_transforms
+from .dataset import BACKGROUND_KEY, prepare_dataset, read_transforms
 from .method_configs import tier_config
 from .pipeline import In2NPipeline
 from .types import CameraSpec, EditParams, EngineEvent, Phase, Progress, RenderResult
@@ -218,6 +218,9 @@ class EditSession:
             pipeline_config.ip2p_model = p.model
         if not p.optimize_cameras:
             pipeline_config.model.camera_optimizer.mode = "off"
+        if read_transforms(dataset).get(BACKGROUND_KEY) == "white":
+            # Views rendered with a transparent background: empty space must stay empty (no floaters).
+            pipeline_config.model.background_color = "white"
         self.mixed_precision = config.mixed_precision and self.device.type == "cuda"
         self.grad_scaler = torch.amp.GradScaler(self.device.type, enabled=self.mixed_precision)
         torch.manual_seed(p.seed)

@@ -49,6 +49,7 @@ def test_large_images_are_downscaled_with_their_intrinsics(tmp_path: Path) -> No
     src = _write_dataset(tmp_path / "src", [Image.new("RGB", (1024, 600), (200, 10, 10))] * 2)
     out = prepare_dataset(src, tmp_path / "out", max_image_size=512)
     meta = json.loads((out / "transforms.json").read_text())
+    assert "in2n_background" not in meta  # opaque photos: the background is part of the scene
     frame = meta["frames"][0]
     assert (frame["w"], frame["h"]) == (512, 300)
     assert frame["fl_x"] == pytest.approx(250.0) and frame["fl_y"] == pytest.approx(510 * 300 / 600)
@@ -68,6 +69,8 @@ def test_rgba_is_composited_on_white_and_alpha_kept_as_mask(tmp_path: Path) -> N
     mask = np.asarray(Image.open(out / frame["in2n_mask_path"]))
     assert mask[0, 0] == 255 and mask[7, 7] == 0
     assert "mask_path" not in frame  # nerfstudio would stop sampling the masked-out pixels
+    meta = json.loads((out / "transforms.json").read_text())
+    assert meta["in2n_background"] == "white"  # the NeRF then learns an empty background
 
 
 @pytest.mark.parametrize(
