@@ -68,7 +68,7 @@ class IN2N_PG_settings(bpy.types.PropertyGroup):
     )
     browse_index: IntProperty(name="Edited View", default=0, min=0)
     num_points: IntProperty(name="Points", default=200000, min=1000, max=20000000)
-    mesh_resolution: IntProperty(name="Mesh Resolution", default=128, min=16, max=1024)
+    mesh_resolution: IntProperty(name="Mesh Resolution", default=128, min=16, max=256)
 
 
 class IN2N_PG_status(bpy.types.PropertyGroup):

@@ -247,6 +247,8 @@ def job_params(context: Any, scene_id: str) -> dict[str, Any]:
         "base_iterations": settings.base_iterations,
         "edit_iterations": settings.edit_iterations,
         "edit_rate": settings.edit_rate,
+        # Blender's cameras are exact: refining them would only move the result off the source objects.
+        "optimize_cameras": settings.source == "SERVER_PATH",
     }
     st = status(context)
     if settings.continue_edit and st.job_id and st.state == "completed":
