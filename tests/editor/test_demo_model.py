@@ -36,7 +36,9 @@ def _coordinates(size: int) -> tuple[np.ndarray, np.ndarray]:
 def flat_shapes(size: int = 64) -> np.ndarray:
     """An orange-to-green gradient with a red disc and a yellow square."""
     y, x = _coordinates(size)
-    image = np.array([1.0, 0.6, 0.2]) + (np.array([0.3, 0.75, 0.3]) - np.array([1.0, 0.6, 0.2])) * x[..., None]
+    image = (
+        np.array([1.0, 0.6, 0.2]) + (np.array([0.3, 0.75, 0.3]) - np.array([1.0, 0.6, 0.2])) * x[..., None]
+    )
     disc = (y - 0.35) ** 2 + (x - 0.35) ** 2 < 0.2**2
     image[disc] = [0.85, 0.15, 0.15]
     square = (np.abs(y - 0.7) < 0.15) & (np.abs(x - 0.7) < 0.15)
@@ -100,7 +102,9 @@ def test_make_it_blue_turns_most_pixels_blue(pipe, name: str) -> None:
 def test_make_it_darker_cuts_brightness_by_a_third(pipe, name: str) -> None:
     image = IMAGES[name]()
     edited = edit(pipe, image, "make it darker")
-    assert brightness(edited) <= brightness(image) * 2 / 3, f"{brightness(image):.3f} -> {brightness(edited):.3f}"
+    assert brightness(edited) <= brightness(image) * 2 / 3, (
+        f"{brightness(image):.3f} -> {brightness(edited):.3f}"
+    )
     assert edge_correlation(edited, image) > MIN_EDGE_CORRELATION
 
 
