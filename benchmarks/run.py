@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/run.py                 # the CPU default (at most ~20 minutes here)
     .venv/bin/python benchmarks/run.py --scenes object --edit-steps 100 --skip-stages   # a quick look
 
-Writes benchmarks/results/fusion.json, fusion.png (and stages.json) and prints the results table.
+Writes benchmarks/results/fusion.json, fusion.png (quality curves), fusion_views.png (held-out views: per
+scene, rows original / edited reference / base NeRF / each schedule's final render) and stages.json, and
+prints the results table.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # `python benchmarks/run.py` puts benchmarks/, not the root, on the path
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.fusion.plot import plot_fusion  # noqa: E402
+from benchmarks.fusion.plot import plot_fusion, views_montage  # noqa: E402
 from benchmarks.fusion.reference_editor import ReferenceEditorSettings  # noqa: E402
 from benchmarks.fusion.report import add_targets, machine_description, markdown_table  # noqa: E402
 from benchmarks.fusion.runner import run_scene  # noqa: E402
@@ -63,6 +65,7 @@ def run_fusion(
         },
         "scenes": {},
     }
+    renders: dict[str, dict[str, list]] = {}
     scratch = None
     if work_dir is None:
         scratch = tempfile.TemporaryDirectory(prefix="in2n-fusion-")
@@ -72,7 +75,9 @@ def run_fusion(
             t0 = time.perf_counter()
             pair = render_scene_pair(name, cache_dir, render)
             log(f"scene pair {name!r} ready in {time.perf_counter() - t0:.0f} s ({pair.root})")
-            results["scenes"][name] = run_scene(pair, schedules, work_dir, config, editor, log)
+            scene = run_scene(pair, schedules, work_dir, config, editor, log)
+            renders[name] = _take_renders(scene)
+            results["scenes"][name] = scene
             shutil.rmtree(work_dir / name, ignore_errors=True)  # checkpoints are not needed afterwards
     finally:
         if scratch is not None:
@@ -82,7 +87,21 @@ def run_fusion(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "fusion.json").write_text(json.dumps(results, indent=1))
     plot_fusion(results, out_dir / "fusion.png")
+    views_montage(results, renders, out_dir / "fusion_views.png")
     return results
+
+
+def _take_renders(scene: dict[str, Any]) -> dict[str, list]:
+    """Move the images out of a scene's figures (they go into fusion_views.png, not into the JSON)."""
+    references = scene.pop("references")
+    taken = {
+        "original": references["original"],
+        "edited": references["edited"],
+        "base": scene["base"].pop("renders"),
+    }
+    for name, result in scene["schedules"].items():
+        taken[name] = result.pop("renders")
+    return taken
 
 
 def _names(text: str, allowed: tuple[str, ...], what: str) -> list[str]:

@@ -9,6 +9,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 AXES = (
     ("wall_s", "wall time (s, this CPU)"),
@@ -46,4 +48,19 @@ def plot_fusion(results: dict[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=90)
     plt.close(figure)
+    return path
+
+
+def views_montage(
+    results: dict[str, Any], renders: dict[str, dict[str, list[np.ndarray]]], path: Path
+) -> Path:
+    """Held-out views side by side: per scene one row each for the original and edited references, the base
+    NeRF and every schedule's final render (labels are in the docs; row order as listed there)."""
+    rows = []
+    for scene_name in results["scenes"]:
+        for images in renders[scene_name].values():
+            rows.append(np.concatenate(images, axis=1))
+    grid = np.concatenate(rows, axis=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((np.clip(grid, 0, 1) * 255 + 0.5).astype(np.uint8)).save(path)
     return path

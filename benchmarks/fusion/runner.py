@@ -61,6 +61,7 @@ def train_base(
         "wall_s": wall,
         "vs_original": mean_scores(renders, list(held_out.original)),
         "vs_edited": mean_scores(renders, list(held_out.edited)),
+        "renders": renders,  # for the picture of held-out views; not written to JSON
     }
     log(
         f"  base: {config.base_steps} steps in {wall:.0f} s, held-out PSNR "
@@ -89,8 +90,11 @@ def run_schedule(
         pair.train_dir, workdir, params, editor=editor, device=config.device, base_checkpoint=base_workdir
     )
 
+    last_renders: list[np.ndarray] = []
+
     def measure(step: int, wall: float) -> dict[str, float]:
-        scores = mean_scores(held_out.renders(session), list(held_out.edited))
+        last_renders[:] = held_out.renders(session)
+        scores = mean_scores(last_renders, list(held_out.edited))
         return {"step": step, "editor_calls": editor.calls, "wall_s": round(wall, 3), **scores}
 
     curve = [measure(0, 0.0)]
@@ -115,6 +119,7 @@ def run_schedule(
         "editor_index_mismatches": editor.index_mismatches,
         "wall_s": wall,
         "steps": step,
+        "renders": last_renders,  # the final held-out renders; not written to JSON
     }
 
 
@@ -137,4 +142,8 @@ def run_scene(
         )
         for name in schedules
     }
-    return {"base": base, "schedules": results}
+    return {
+        "base": base,
+        "schedules": results,
+        "references": {"original": list(held_out.original), "edited": list(held_out.edited)},
+    }
