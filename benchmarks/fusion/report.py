@@ -2,8 +2,9 @@
 
 The target of a scene, unless given in dB: start + 0.9 x (best - start), where start is the held-out PSNR of
 the base NeRF against the edited scene (before any edit) and best the highest final PSNR any schedule reached
-on that scene in this run. "Reached" is the first measurement at or above the target; its resolution is
-`eval_every` steps.
+on that scene in this run. "Reached" is the first measurement from which the PSNR stays at or above the
+target to the end of the run (a schedule that touches the target once and falls back has not reached it);
+its resolution is `eval_every` steps.
 """
 
 from __future__ import annotations
@@ -39,8 +40,13 @@ def scene_target(scene: dict[str, Any], target_psnr: float | None = None) -> flo
 
 
 def first_reaching(curve: list[dict[str, float]], target: float) -> dict[str, float] | None:
-    """The first measured point whose PSNR is at least `target` (None if never)."""
-    return next((point for point in curve if point["psnr"] >= target), None)
+    """The first measured point after which the PSNR never drops below `target` (None if never)."""
+    reached = None
+    for point in reversed(curve):
+        if point["psnr"] < target:
+            break
+        reached = point
+    return reached
 
 
 def add_targets(results: dict[str, Any], target_psnr: float | None = None) -> None:
