@@ -179,17 +179,13 @@ def capture(
         "file_format": render.image_settings.file_format,
         "color_mode": render.image_settings.color_mode,
         "color_depth": render.image_settings.color_depth,
-        "film_transparent": render.film_transparent,
     }
     result = Capture(directory=directory, transforms={"frames": []})
     try:
         width, height = _capture_size(render.resolution_x, render.resolution_y, max_size)
         render.resolution_x, render.resolution_y, render.resolution_percentage = width, height, 100
         render.image_settings.file_format = "PNG"
-        # A transparent background: the server composites it on white and trains an empty background,
-        # so the NeRF puts no density in front of the cameras to explain the world colour.
-        render.film_transparent = True
-        render.image_settings.color_mode = "RGBA"
+        render.image_settings.color_mode = "RGB"
         render.image_settings.color_depth = "8"
         mask_names = {ob.name for ob in masks_of}
         for i, ob in enumerate(cameras):
@@ -230,7 +226,6 @@ def capture(
         render.image_settings.file_format = saved["file_format"]
         render.image_settings.color_mode = saved["color_mode"]
         render.image_settings.color_depth = saved["color_depth"]
-        render.film_transparent = saved["film_transparent"]
     return result
 
 

@@ -113,8 +113,9 @@ def prepare_dataset(src_dir: Path, dst_dir: Path, max_image_size: int = 512) -> 
     try:
         frames, all_transparent = _write_frames(src_dir, staging, meta["frames"], cameras, max_image_size)
         out_meta = {"camera_model": "OPENCV", "frames": frames, "in2n_source": str(src_dir)}
-        if all_transparent:
-            # Every view had an alpha channel: the background is empty, and the NeRF should learn it so.
+        if all_transparent or meta.get(BACKGROUND_KEY) == "white":
+            # Every view had an alpha channel (here, or before an earlier preparation composited it on
+            # white): the background is empty, and the NeRF should learn it so.
             out_meta[BACKGROUND_KEY] = "white"
         (staging / "transforms.json").write_text(json.dumps(out_meta, indent=1), encoding="utf-8")
         if dst_dir.exists():

@@ -71,6 +71,9 @@ def test_rgba_is_composited_on_white_and_alpha_kept_as_mask(tmp_path: Path) -> N
     assert "mask_path" not in frame  # nerfstudio would stop sampling the masked-out pixels
     meta = json.loads((out / "transforms.json").read_text())
     assert meta["in2n_background"] == "white"  # the NeRF then learns an empty background
+    # A job prepares its dataset again from the scene's prepared (already composited) one.
+    again = json.loads((prepare_dataset(out, tmp_path / "job") / "transforms.json").read_text())
+    assert again["in2n_background"] == "white"
 
 
 @pytest.mark.parametrize(
