@@ -46,6 +46,7 @@ def _median_seconds(action: Callable[[], object], repeats: int, warmup: int = 1)
 def _tiny_editor(scratch: Path):
     """The tiny random IP2P pipeline (as the tests build it), loaded through the engine's normal path."""
     import torch
+
     from in2n_server.editor.ip2p import EditSettings, load_ip2p_editor
     from in2n_server.editor.tiny import build_tiny_ip2p
 
@@ -65,6 +66,7 @@ def time_editor(editor, size: int, repeats: int = 5) -> float:
 def run_stages(out_path: Path, *, tier: str = "in2n-cpu", log=print) -> dict[str, Any]:
     """Measure every stage, write `out_path` (JSON) and print a table."""
     import torch
+
     from in2n_server.engine.session import EditSession
     from in2n_server.engine.types import EditParams
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from in2n_server.engine.session import EditSession
 from in2n_server.engine.types import CameraSpec
 

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from in2n_server.engine.types import CameraSpec
 from PIL import Image
+
+from in2n_server.engine.types import CameraSpec
 
 BLENDER_SCRIPT = Path(__file__).with_name("blender_scenes.py")
 SCENE_NAMES = ("object", "tabletop", "room")
