@@ -149,12 +149,4 @@ class IN2N_PT_results(_In2NPanel, bpy.types.Panel):
 
 CLASSES = (IN2N_PT_server, IN2N_PT_capture, IN2N_PT_edit, IN2N_PT_results)
 
-
-def register() -> None:
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-
-
-def unregister() -> None:
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+register, unregister = bpy.utils.register_classes_factory(CLASSES)
