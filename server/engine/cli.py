@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         from ..samples.demo import run_demo
 
         run_demo(
-            args.out if args.out != Path("outputs/in2n-edit") else Path("outputs/demo"), device=args.device
+            args.out if args.out != Path("outputs/in2n-edit") else Path("outputs/demo"),
+            device=args.device,
+            model=args.model or "demo",
         )
         return 0
 
