@@ -86,9 +86,13 @@ def edit(pipe, image: np.ndarray, instruction: str, seed: int = 0) -> np.ndarray
 
 
 IMAGES = {"flat_shapes_64": flat_shapes, "shaded_ball_128": shaded_ball}
-# The committed weights (seed 0, 2026-11-22 run) do NOT follow instructions yet: blue share 0.00 -> 0.00,
-# brightness 0.520 -> 0.471 (see MODEL_CARD.md). Remove these marks once a retrained model passes.
-NOT_YET_TRAINED = pytest.mark.xfail(reason="committed demo weights do not follow instructions yet")
+# The committed weights (seed 0, 2026-11-22 run 2) follow "darker" but not yet "blue", and keep too little
+# structure: blue share 0.00 -> 0.50 (64²) / 0.17 (128²), edge correlation 0.08 (64²) / 0.48-0.54 (128²).
+# The cause is measured: the VAE's GroupNorm (32 groups over 32 channels) loses flat colour, so even the
+# exact blue edit comes back from encode/decode with a blue share of 0.47 / 0.42 (MODEL_CARD.md). Remove
+# these marks once a model trained with `--vae-norm-groups 8` passes.
+NOT_YET_TRAINED = pytest.mark.xfail(reason="committed demo weights do not make things blue yet")
+STRUCTURE_NOT_KEPT = pytest.mark.xfail(reason="committed demo VAE blurs edges (edge corr. 0.08 at 64²)")
 
 
 @NOT_YET_TRAINED
@@ -102,7 +106,6 @@ def test_make_it_blue_turns_most_pixels_blue(pipe, name: str) -> None:
     assert edge_correlation(edited, image) > MIN_EDGE_CORRELATION
 
 
-@NOT_YET_TRAINED
 @pytest.mark.parametrize("name", IMAGES)
 def test_make_it_darker_cuts_brightness_by_a_third(pipe, name: str) -> None:
     image = IMAGES[name]()
@@ -110,7 +113,15 @@ def test_make_it_darker_cuts_brightness_by_a_third(pipe, name: str) -> None:
     assert brightness(edited) <= brightness(image) * 2 / 3, (
         f"{brightness(image):.3f} -> {brightness(edited):.3f}"
     )
-    assert edge_correlation(edited, image) > MIN_EDGE_CORRELATION
+
+
+@STRUCTURE_NOT_KEPT
+@pytest.mark.parametrize("name", IMAGES)
+def test_make_it_darker_keeps_structure(pipe, name: str) -> None:
+    image = IMAGES[name]()
+    edited = edit(pipe, image, "make it darker")
+    correlation = edge_correlation(edited, image)
+    assert correlation > MIN_EDGE_CORRELATION, f"edge correlation {correlation:.2f}"
 
 
 def test_committed_model_is_small_and_its_tokenizer_trimmed(pipe) -> None:

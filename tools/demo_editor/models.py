@@ -23,8 +23,13 @@ NOISE_SCHEDULE = {
 }
 
 
-def build_vae() -> AutoencoderKL:
-    """3 levels (4x downsampling), 4 latent channels, no attention: fully convolutional, any image size."""
+def build_vae(norm_groups: int = 32) -> AutoencoderKL:
+    """3 levels (4x downsampling), 4 latent channels, no attention: fully convolutional, any image size.
+
+    With 32 groups (the committed weights) every GroupNorm of the 32-channel level is a per-channel
+    instance norm, which erases flat colour: the decoder cannot reproduce hues well. 8 groups (4-16
+    channels each) reconstructed much better in a short test; see the model card.
+    """
     return AutoencoderKL(
         in_channels=3,
         out_channels=3,
@@ -33,7 +38,7 @@ def build_vae() -> AutoencoderKL:
         block_out_channels=(32, 64, 128),
         layers_per_block=1,
         latent_channels=4,
-        norm_num_groups=32,
+        norm_num_groups=norm_groups,
         sample_size=128,
         scaling_factor=LATENT_SCALE,
         mid_block_add_attention=False,

@@ -151,6 +151,7 @@ def run_phase(
     optimizer: torch.optim.Optimizer,
     base_lr: float,
     schedule: list[tuple[LatentPairs, int]],
+    warmup: int = 100,
 ) -> dict[str, float]:
     """Train for the phase's steps, cycling through `schedule` ((data, batch size) per step)."""
     training.unet.train()
@@ -158,7 +159,7 @@ def run_phase(
     step = 0
     while step < phase.total:
         for group in optimizer.param_groups:
-            group["lr"] = base_lr * phase.lr_factor(step, warmup=100)
+            group["lr"] = base_lr * phase.lr_factor(step, warmup=warmup)
         data, batch = schedule[step % len(schedule)]
         loss = training.loss(data, batch)
         optimizer.zero_grad(set_to_none=True)

@@ -75,7 +75,7 @@ def train_vae(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        phase.after_step(step, float(loss))
+        phase.after_step(step, float(loss.detach()))
         step += 1
     vae.eval()
     return phase.summary()
