@@ -72,7 +72,7 @@ def test_heldout_views_follow_the_instruction(edit_run: dict) -> None:
 
 # Measured with the committed weights (2026-11-22, run 3): held-out edge correlation with the photos 0.83 for
 # the reconstruction, 0.02 after the edit: the demo editor's blur spreads into the scene (MODEL_CARD.md).
-@pytest.mark.xfail(reason="the committed demo editor does not keep edges yet (MODEL_CARD.md)")
+@pytest.mark.xfail(strict=True, reason="the committed demo editor does not keep edges yet (MODEL_CARD.md)")
 def test_heldout_views_keep_the_scene_structure(edit_run: dict) -> None:
     baseline = [edge_correlation(b, p) for b, p in zip(edit_run["before"], edit_run["photos"], strict=True)]
     correlations = [
