@@ -1,16 +1,24 @@
 """Capture a scene from Blender: cameras (selected or a generated rig), renders, masks and depth maps.
 
-Renders use the scene's own render engine and colour management, so the NeRF sees what the artist sees.
-Masks (white = the selected objects, the part an edit may change) and depth (z along the camera axis, 16-bit
-millimetres, 0 = nothing hit) come from ray casts through the pixel centres against the evaluated scene:
-exact, engine-independent, and free of compositor set-up.
+Colour renders use the scene's own render engine and colour management, so the NeRF sees what the artist
+sees; by default the film is transparent (the world still lights the scene, its own pixels get alpha 0), so
+the server knows where there is nothing. Masks (white = the selected objects, as first hit) and depth (z
+along the camera axis in scene units, 0 = nothing hit) come from a second, cheap Cycles "data" render per
+view: 1 sample through the pixel centre (box filter 0.01 px), Z and object-index passes, written as a
+float32 multilayer EXR and read back with the OpenImageIO module Blender ships. That is exact at the pixel
+centres like a ray cast, but costs one 1-sample render instead of W*H Python calls, and has no range limit.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import math
 import os
-from collections.abc import Iterable, Sequence
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +29,15 @@ from mathutils import Matrix, Vector
 from . import camera_math, png
 
 RIG_COLLECTION = "In2N Capture Rig"
-RIG_KINDS = ("ORBIT", "HEMISPHERE")
+RIG_KINDS = ("ORBIT", "HEMISPHERE", "SPHERE")
+# Elevation bands (degrees) of the spiral rigs: HEMISPHERE for objects on a floor, SPHERE for objects that
+# float (views from below too, so held-out views under the object are constrained; not -90: the pole).
+RIG_ELEVATIONS = {"HEMISPHERE": (10.0, 75.0), "SPHERE": (-20.0, 80.0)}
+ORBIT_ELEVATION = 25.0
+MASK_PASS_INDEX = 1  # the object index the masked objects get during the data render
+# Restored in this order: each may reset the ones after it.
+IMAGE_SETTINGS = ("media_type", "file_format", "color_mode", "color_depth", "exr_codec", "color_management")
+DATA_FILTER_WIDTH = 0.01  # px: Cycles' smallest box filter, every sample within 0.005 px of the centre
 
 
 class CaptureError(ValueError):
@@ -63,7 +79,8 @@ def world_bounds(objects: Iterable[Any]) -> tuple[Vector, Vector]:
 
 
 def rig_positions(kind: str, count: int, center: Vector, radius: float) -> list[Vector]:
-    """Positions around `center`: a ring at 25 degrees elevation, or a spiral over the upper hemisphere."""
+    """Positions around `center`: a ring at 25 degrees elevation (ORBIT), or a Fibonacci spiral over an
+    elevation band (HEMISPHERE 10..75 degrees, SPHERE -20..80 degrees): even coverage, no pole singularity."""
     if kind not in RIG_KINDS:
         raise CaptureError(f"unknown rig kind {kind!r}; expected one of {RIG_KINDS}")
     if count < 1:
@@ -75,11 +92,11 @@ def rig_positions(kind: str, count: int, center: Vector, radius: float) -> list[
     for i in range(count):
         if kind == "ORBIT":
             azimuth = 2.0 * math.pi * i / count
-            elevation = math.radians(25.0)
+            elevation = math.radians(ORBIT_ELEVATION)
         else:
-            # Fibonacci spiral over elevations 10..75 degrees: even coverage, no pole singularity.
+            # Equal steps in sin(elevation) are equal areas on the sphere.
             t = (i + 0.5) / count
-            low, high = math.sin(math.radians(10.0)), math.sin(math.radians(75.0))
+            low, high = (math.sin(math.radians(e)) for e in RIG_ELEVATIONS[kind])
             elevation = math.asin(low + t * (high - low))
             azimuth = i * golden
         direction = Vector(
@@ -143,6 +160,55 @@ def _rig_collection(scene: Any) -> Any:
     return collection
 
 
+class _Overrides:
+    """Scene settings changed for a capture, put back exactly as they were (also when a render fails).
+
+    Each attribute is saved the first time it is changed, and restored in the order of those first changes
+    (so `media_type` goes back before `file_format`, which it would otherwise reset).
+    """
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[Any, str, Any]] = []
+        self._keys: set[tuple[int, str]] = set()
+
+    def remember(self, owner: Any, attrs: Sequence[str]) -> None:
+        """Save attributes now, to be restored in this order, whether or not they change later.
+
+        For settings that depend on each other (setting `media_type` or `file_format` resets
+        `color_depth`), so that they go back in an order Blender accepts.
+        """
+        for attr in attrs:
+            key = (owner.as_pointer(), attr)
+            if hasattr(owner, attr) and key not in self._keys:
+                self._keys.add(key)
+                self._saved.append((owner, attr, getattr(owner, attr)))
+
+    def set(self, owner: Any, attr: str, value: Any) -> None:
+        """Set `owner.attr`, remembering its first value; attributes this Blender lacks are skipped."""
+        if not hasattr(owner, attr):
+            return  # e.g. image_settings.media_type, new in Blender 5.0
+        if getattr(owner, attr) == value:
+            return  # nothing to change (and nothing to write on a linked, read-only object)
+        key = (owner.as_pointer(), attr)
+        if key not in self._keys:
+            self._keys.add(key)
+            self._saved.append((owner, attr, getattr(owner, attr)))
+        setattr(owner, attr, value)
+
+    def restore(self) -> None:
+        """Put every saved value back; one value that cannot be restored does not stop the others."""
+        failed = []
+        for owner, attr, value in self._saved:
+            try:
+                setattr(owner, attr, value)
+            except (AttributeError, TypeError, ValueError, ReferenceError) as exc:
+                failed.append(f"{attr}: {exc}")
+        self._saved.clear()
+        self._keys.clear()
+        if failed:
+            raise CaptureError("could not restore scene settings after the capture: " + "; ".join(failed))
+
+
 def capture(
     context: Any,
     cameras: Sequence[Any],
@@ -152,12 +218,54 @@ def capture(
     masks_of: Sequence[Any] = (),
     with_masks: bool = False,
     with_depth: bool = False,
+    transparent_background: bool = True,
 ) -> Capture:
     """Render every camera into `directory` and describe them as a transforms.json document.
 
-    The longer image side is `max_size` (aspect and pixel aspect from the scene's render settings). Scene
-    settings changed for the capture (active camera, output path and format, resolution) are restored after.
+    The longer image side is `max_size` (aspect and pixel aspect from the scene's render settings). Colour
+    goes to `images/NNNN.png` (8-bit RGBA with straight alpha, or RGB when `transparent_background` is off);
+    masks to `masks/NNNN.png` and depth to `depths/NNNN.npy` (float32 z-depth, 0 = nothing hit) from one
+    extra data render per view. Every scene setting changed for the capture is restored after.
     """
+    _check_request(cameras, masks_of, with_masks, max_size)
+    scene = context.scene
+    render = scene.render
+    os.makedirs(os.path.join(directory, "images"), exist_ok=True)
+    result = Capture(directory=directory, transforms={"frames": []})
+    overrides = _Overrides()
+    try:
+        overrides.remember(render.image_settings, IMAGE_SETTINGS)
+        width, height = _capture_size(render.resolution_x, render.resolution_y, max_size)
+        overrides.set(render, "resolution_x", width)
+        overrides.set(render, "resolution_y", height)
+        overrides.set(render, "resolution_percentage", 100)
+        _colour_settings(overrides, scene, transparent_background)
+        for i, ob in enumerate(cameras):
+            name = f"{i:04d}.png"
+            path = os.path.join(directory, "images", name)
+            overrides.set(scene, "camera", ob)
+            overrides.set(render, "filepath", path)
+            bpy.ops.render.render(write_still=True)
+            if not os.path.isfile(path):
+                raise CaptureError(
+                    f"rendering camera {ob.name!r} wrote no image (render engine {render.engine})"
+                )
+            frame = camera_math.camera_from_blender(ob, render)
+            frame["file_path"] = f"images/{name}"
+            result.transforms["frames"].append(frame)
+            result.images.append(path)
+            result.camera_names.append(ob.name)
+        if with_masks or with_depth:
+            maps = render_data_maps(context, cameras, masks_of, overrides)
+            for i, (depth, mask) in enumerate(maps):
+                _write_maps(result, i, depth if with_depth else None, mask if with_masks else None)
+    finally:
+        overrides.restore()
+    return result
+
+
+def _check_request(cameras: Sequence[Any], masks_of: Sequence[Any], with_masks: bool, max_size: int) -> None:
+    """Refuse what cannot be captured before any render (and any scene change) happens."""
     if not cameras:
         raise CaptureError("no cameras to capture: select cameras, or use a generated rig")
     for ob in cameras:
@@ -167,66 +275,35 @@ def capture(
         raise CaptureError("masks need selected objects to mask")
     if max_size < 8:
         raise CaptureError(f"capture size must be at least 8 px, got {max_size}")
-    scene = context.scene
+
+
+def _colour_settings(overrides: _Overrides, scene: Any, transparent: bool) -> None:
+    """8-bit PNG through the scene's own view transform; RGBA with a transparent film, unless opaque."""
     render = scene.render
-    os.makedirs(os.path.join(directory, "images"), exist_ok=True)
-    saved = {
-        "camera": scene.camera,
-        "filepath": render.filepath,
-        "resolution_x": render.resolution_x,
-        "resolution_y": render.resolution_y,
-        "resolution_percentage": render.resolution_percentage,
-        "file_format": render.image_settings.file_format,
-        "color_mode": render.image_settings.color_mode,
-        "color_depth": render.image_settings.color_depth,
-    }
-    result = Capture(directory=directory, transforms={"frames": []})
-    try:
-        width, height = _capture_size(render.resolution_x, render.resolution_y, max_size)
-        render.resolution_x, render.resolution_y, render.resolution_percentage = width, height, 100
-        render.image_settings.file_format = "PNG"
-        render.image_settings.color_mode = "RGB"
-        render.image_settings.color_depth = "8"
-        mask_names = {ob.name for ob in masks_of}
-        for i, ob in enumerate(cameras):
-            name = f"{i:04d}.png"
-            path = os.path.join(directory, "images", name)
-            scene.camera = ob
-            render.filepath = path
-            bpy.ops.render.render(write_still=True)
-            if not os.path.isfile(path):
-                raise CaptureError(
-                    f"rendering camera {ob.name!r} wrote no image (render engine {render.engine})"
-                )
-            frame = camera_math.camera_from_blender(ob, render)
-            frame["file_path"] = f"images/{name}"
-            if with_masks or with_depth:
-                mask, depth = ray_cast_maps(context, frame, mask_names)
-                if with_masks:
-                    os.makedirs(os.path.join(directory, "masks"), exist_ok=True)
-                    mask_path = os.path.join(directory, "masks", name)
-                    _write(mask_path, png.encode_png(mask))
-                    frame["mask_path"] = f"masks/{name}"
-                    result.masks.append(mask_path)
-                if with_depth:
-                    os.makedirs(os.path.join(directory, "depths"), exist_ok=True)
-                    depth_path = os.path.join(directory, "depths", name)
-                    _write(depth_path, png.encode_png(depth))
-                    frame["depth_file_path"] = f"depths/{name}"
-                    result.depths.append(depth_path)
-            result.transforms["frames"].append(frame)
-            result.images.append(path)
-            result.camera_names.append(ob.name)
-    finally:
-        scene.camera = saved["camera"]
-        render.filepath = saved["filepath"]
-        render.resolution_x = saved["resolution_x"]
-        render.resolution_y = saved["resolution_y"]
-        render.resolution_percentage = saved["resolution_percentage"]
-        render.image_settings.file_format = saved["file_format"]
-        render.image_settings.color_mode = saved["color_mode"]
-        render.image_settings.color_depth = saved["color_depth"]
-    return result
+    overrides.set(render, "film_transparent", transparent)
+    settings = render.image_settings
+    overrides.set(settings, "media_type", "IMAGE")
+    overrides.set(settings, "file_format", "PNG")
+    overrides.set(settings, "color_mode", "RGBA" if transparent else "RGB")
+    overrides.set(settings, "color_depth", "8")
+    overrides.set(settings, "color_management", "FOLLOW_SCENE")
+
+
+def _write_maps(result: Capture, index: int, depth: np.ndarray | None, mask: np.ndarray | None) -> None:
+    """Write one view's mask (8-bit PNG) and depth (.npy, no pickle) and name them in its frame."""
+    frame = result.transforms["frames"][index]
+    if mask is not None:
+        os.makedirs(os.path.join(result.directory, "masks"), exist_ok=True)
+        path = os.path.join(result.directory, "masks", f"{index:04d}.png")
+        _write(path, png.encode_png(np.where(mask, 255, 0).astype(np.uint8)))
+        frame["mask_path"] = f"masks/{index:04d}.png"
+        result.masks.append(path)
+    if depth is not None:
+        os.makedirs(os.path.join(result.directory, "depths"), exist_ok=True)
+        path = os.path.join(result.directory, "depths", f"{index:04d}.npy")
+        np.save(path, np.ascontiguousarray(depth, np.float32), allow_pickle=False)
+        frame["depth_file_path"] = f"depths/{index:04d}.npy"
+        result.depths.append(path)
 
 
 def _capture_size(resolution_x: int, resolution_y: int, max_size: int) -> tuple[int, int]:
@@ -236,32 +313,143 @@ def _capture_size(resolution_x: int, resolution_y: int, max_size: int) -> tuple[
     return max(1, round(max_size * resolution_x / resolution_y)), max_size
 
 
-def ray_cast_maps(context: Any, frame: dict[str, Any], mask_names: set[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel mask (uint8, 255 where a masked object is the first hit) and z-depth (uint16 mm)."""
-    depsgraph = context.evaluated_depsgraph_get()
+def render_data_maps(
+    context: Any, cameras: Sequence[Any], masks_of: Sequence[Any], overrides: _Overrides
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Per camera: z-depth (float32 [H, W], scene units, 0 = no hit) and mask (bool, a masked object first).
+
+    One Cycles render per view at the size already set on the scene, with settings that make every pixel
+    one sample through its centre: the same quantity a ray cast at the pixel centre gives. The changes go
+    into `overrides` (the caller restores them). Yields lazily; the temporary EXRs are removed at the end.
+    """
     scene = context.scene
-    pose = Matrix(frame["transform_matrix"])
-    origin = pose.translation
-    rotation = pose.to_3x3()
-    w, h = frame["w"], frame["h"]
-    mask = np.zeros((h, w), np.uint8)
-    depth = np.zeros((h, w), np.uint16)
-    for row in range(h):
-        y = -((row + 0.5) - frame["cy"]) / frame["fl_y"]
-        for col in range(w):
-            x = ((col + 0.5) - frame["cx"]) / frame["fl_x"]
-            direction = rotation @ Vector((x, y, -1.0))
-            hit, location, _normal, _index, obj, _matrix = scene.ray_cast(
-                depsgraph, origin, direction.normalized()
+    view_layer = context.view_layer
+    _data_settings(overrides, scene, view_layer)
+    masked = {ob.name for ob in masks_of}
+    for ob in scene.objects:
+        overrides.set(ob, "pass_index", MASK_PASS_INDEX if ob.name in masked else 0)
+    workdir = tempfile.mkdtemp(prefix="in2n-data-")
+    try:
+        for i, ob in enumerate(cameras):
+            path = os.path.join(workdir, f"{i:04d}.exr")
+            overrides.set(ob.data.dof, "use_dof", False)  # a pinhole, like the intrinsics sent
+            overrides.set(scene, "camera", ob)
+            overrides.set(scene.render, "filepath", path)
+            bpy.ops.render.render(write_still=True, layer=view_layer.name)
+            if not os.path.isfile(path):
+                raise CaptureError(f"the data render of camera {ob.name!r} wrote no file")
+            z, index = read_data_passes(path)
+            os.remove(path)
+            yield clean_depth(z, ob.data.clip_end), np.rint(index) == MASK_PASS_INDEX
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _data_settings(overrides: _Overrides, scene: Any, view_layer: Any) -> None:
+    """Cycles, 1 sample at the pixel centre, no denoiser, Z and object-index passes, float32 EXR out."""
+    render = scene.render
+    overrides.set(render, "engine", "CYCLES")
+    cycles = scene.cycles
+    overrides.set(cycles, "samples", 1)
+    overrides.set(cycles, "use_adaptive_sampling", False)
+    overrides.set(cycles, "use_denoising", False)
+    overrides.set(cycles, "use_layer_samples", "IGNORE")
+    overrides.set(cycles, "pixel_filter_type", "BOX")
+    overrides.set(cycles, "filter_width", DATA_FILTER_WIDTH)
+    overrides.set(cycles, "max_bounces", 0)  # only the first hit matters
+    overrides.set(render, "film_transparent", True)  # no world shading for the background
+    overrides.set(render, "use_motion_blur", False)
+    overrides.set(render, "use_compositing", False)
+    overrides.set(render, "use_sequencer", False)
+    overrides.set(render, "use_multiview", False)
+    overrides.set(view_layer, "use", True)
+    overrides.set(view_layer, "use_pass_z", True)
+    overrides.set(view_layer, "use_pass_object_index", True)
+    settings = render.image_settings
+    overrides.set(settings, "media_type", "MULTI_LAYER_IMAGE")
+    overrides.set(settings, "file_format", "OPEN_EXR_MULTILAYER")
+    overrides.set(settings, "color_depth", "32")
+    overrides.set(settings, "exr_codec", "ZIP")
+
+
+def clean_depth(z: np.ndarray, clip_end: float) -> np.ndarray:
+    """Blender's Z pass with 0 where nothing was hit (it writes ~1e10 there) or the value is unusable."""
+    z = np.asarray(z, np.float32)
+    hit = np.isfinite(z) & (z > 0.0) & (z < clip_end)
+    return np.where(hit, z, np.float32(0.0)).astype(np.float32)
+
+
+def read_data_passes(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """The Z and object-index passes of a multilayer EXR, top row first, as float32 [H, W] arrays.
+
+    Blender 5 writes one EXR part per pass (`ViewLayer.Depth.Z`, `ViewLayer.Object Index.X`); older ones
+    one part with every channel (`ViewLayer.IndexOB.X`); both are searched.
+    """
+    oiio = openimageio()
+    image = oiio.ImageInput.open(path)
+    if image is None:
+        raise CaptureError(f"cannot read the data render {path}: {oiio.geterror()}")
+    found: dict[str, np.ndarray] = {}
+    try:
+        subimage = 0
+        while image.seek_subimage(subimage, 0):
+            spec = image.spec()
+            for channel, name in enumerate(spec.channelnames):
+                kind = _pass_kind(name)
+                if kind is not None and kind not in found:
+                    pixels = image.read_image(subimage, 0, channel, channel + 1, "float")
+                    found[kind] = np.asarray(pixels, np.float32).reshape(spec.height, spec.width)
+            subimage += 1
+    finally:
+        image.close()
+    missing = {"depth", "index"} - found.keys()
+    if missing:
+        raise CaptureError(f"the data render {path} has no {' or '.join(sorted(missing))} pass")
+    return found["depth"], found["index"]
+
+
+def _pass_kind(channel: str) -> str | None:
+    """Which data pass a multilayer EXR channel name (`<layer>.<pass>.<channel>`) holds, if any."""
+    if channel.endswith(".Depth.Z"):
+        return "depth"
+    if channel.endswith((".IndexOB.X", ".Object Index.X")):
+        return "index"
+    return None
+
+
+def openimageio() -> Any:
+    """Blender's own OpenImageIO Python module (Blender 4.x and 5.x ship it; no extra wheel needed).
+
+    Inside Blender it imports as is. The bpy module from PyPI ships it in
+    `bpy/<version>/python/lib/python3.X/site-packages`, which is not on `sys.path`: it is loaded from there
+    by file location, without adding that folder (and the other libraries in it) to `sys.path`.
+    """
+    if "OpenImageIO" in sys.modules:
+        return sys.modules["OpenImageIO"]
+    with contextlib.suppress(ImportError):
+        import OpenImageIO
+
+        return OpenImageIO
+    root = bpy.utils.resource_path("LOCAL")
+    python = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for site in (
+        os.path.join(root, "python", "lib", python, "site-packages"),
+        os.path.join(root, "python", "lib", "site-packages"),  # Windows layout
+    ):
+        init = os.path.join(site, "OpenImageIO", "__init__.py")
+        if os.path.isfile(init):
+            spec = importlib.util.spec_from_file_location(
+                "OpenImageIO", init, submodule_search_locations=[os.path.dirname(init)]
             )
-            if not hit:
-                continue
-            z = (rotation.transposed() @ (location - origin)).z
-            depth[row, col] = min(65535, max(1, round(-z * 1000.0)))
-            source = obj.original if obj is not None else None
-            if source is not None and source.name in mask_names:
-                mask[row, col] = 255
-    return mask, depth
+            module = importlib.util.module_from_spec(spec)
+            sys.modules["OpenImageIO"] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules["OpenImageIO"]
+                raise
+            return module
+    raise CaptureError("Blender's OpenImageIO module was not found: masks and depth cannot be read")
 
 
 def _write(path: str, data: bytes) -> None:

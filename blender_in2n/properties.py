@@ -25,7 +25,8 @@ SOURCE_ITEMS = [
 ]
 RIG_ITEMS = [
     ("ORBIT", "Orbit", "A ring of cameras at 25 degrees elevation"),
-    ("HEMISPHERE", "Hemisphere", "Cameras spread over the upper hemisphere"),
+    ("HEMISPHERE", "Hemisphere", "Cameras spread over elevations 10..75 degrees (objects on a floor)"),
+    ("SPHERE", "Sphere", "Cameras spread over elevations -20..80 degrees (floating objects)"),
 ]
 TIER_ITEMS = [(tier, tier, f"The {tier} preset") for tier in wire.TIERS]
 PREVIEW_ITEMS = [
@@ -43,7 +44,14 @@ class IN2N_PG_settings(bpy.types.PropertyGroup):
     rig_radius: FloatProperty(name="Radius", default=0.0, min=0.0, unit="LENGTH", description="0: automatic")
     resolution: IntProperty(name="Size", default=512, min=8, max=8192, description="Longer image side (px)")
     with_masks: BoolProperty(name="Masks", default=False, description="Masks of the selected objects")
-    with_depth: BoolProperty(name="Depth", default=False, description="Depth maps (16-bit millimetres)")
+    with_depth: BoolProperty(
+        name="Depth", default=False, description="Depth maps (z along the camera axis, scene units, float32)"
+    )
+    transparent_background: BoolProperty(
+        name="Transparent Background",
+        default=True,
+        description="Transparent film: RGBA images, the world lights the scene but its pixels get alpha 0",
+    )
     dataset_path: StringProperty(name="Dataset", description="A dataset folder on the server")
 
     instruction: StringProperty(name="Instruction", description="What to change, e.g. 'make it autumn'")

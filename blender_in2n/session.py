@@ -185,6 +185,7 @@ def capture_scene(context: Any) -> capture.Capture:
         masks_of=targets,
         with_masks=settings.with_masks,
         with_depth=settings.with_depth,
+        transparent_background=settings.transparent_background,
     )
 
 
@@ -353,8 +354,11 @@ def _require_job(context: Any) -> str:
 
 
 def _file_part(path: str) -> FilePart:
+    """A file to upload; `.npy` depth maps are not images, so they do not claim to be PNG."""
     with open(path, "rb") as fh:
-        return FilePart("images", os.path.basename(path), fh.read())
+        data = fh.read()
+    content_type = "application/octet-stream" if path.endswith(".npy") else "image/png"
+    return FilePart("images", os.path.basename(path), data, content_type)
 
 
 def _set_busy(context: Any, message: str) -> None:

@@ -61,6 +61,7 @@ class IN2N_PT_capture(_In2NPanel, bpy.types.Panel):
             row = layout.row(align=True)
             row.prop(settings, "with_masks")
             row.prop(settings, "with_depth")
+            layout.prop(settings, "transparent_background")
             layout.operator("in2n.capture", icon="RENDER_STILL")
         else:
             layout.prop(settings, "dataset_path")

@@ -64,7 +64,7 @@ def read_png_gray(path: str) -> np.ndarray:
 center_checks = []
 for frame, mask_path, depth_path in zip(frames, result.masks, result.depths, strict=True):
     mask = read_png_gray(mask_path)
-    depth_mm = read_png_gray(depth_path) * 65535.0
+    depth = np.load(depth_path, allow_pickle=False)  # float32 z-depth in metres, 0 = nothing hit
     world_to_camera = Matrix(frame["transform_matrix"]).inverted()
     p = world_to_camera @ Vector((0.0, 0.0, 0.0))
     u = frame["fl_x"] * p.x / -p.z + frame["cx"]
@@ -73,10 +73,10 @@ for frame, mask_path, depth_path in zip(frames, result.masks, result.depths, str
     center_checks.append(
         {
             "mask": float(mask[row, col]),
-            "depth_m": float(depth_mm[row, col]) / 1000.0,
+            "depth_m": float(depth[row, col]),
             "center_depth_m": -p.z,
             "mask_fraction": float((mask > 0.5).mean()),
-            "sphere_pixels_unmasked": bool(((mask < 0.5) & (depth_mm > 0)).any()),
+            "sphere_pixels_unmasked": bool(((mask < 0.5) & (depth > 0)).any()),
         }
     )
 scene_after = {
