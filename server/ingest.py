@@ -1,7 +1,7 @@
 """Scene ingest: validate an upload or a server-side dataset, then prepare it into the workspace.
 
 Everything is checked before anything lands in the workspace: the request is staged in `tmp/`,
-prepared there (`prepare_dataset`: downscale, RGBA on white, per-frame intrinsics) and renamed into
+prepared there (`prepare_dataset`: downscale, alpha and depth kept, per-frame intrinsics) and renamed into
 `scenes/` in one step. A rejected request leaves the workspace as it was.
 """
 
@@ -22,6 +22,8 @@ from PIL import Image, UnidentifiedImageError
 from blender_in2n.wire import WireError, check_camera
 
 from .config import Settings
+from .engine.depth_maps import DepthMapError, depth_map_size
+from .engine.geometry import BOUNDS_KEY, check_bounds
 from .fileio import read_json, write_json_atomic
 from .jobs.errors import BadRequestError, ForbiddenError, InvalidInputError, TooLargeError
 from .jobs.store import SceneStore, Workspace, new_id, utc_now
@@ -104,8 +106,8 @@ def check_frames(document: Mapping[str, Any], max_images: int) -> list[dict[str,
     return clean
 
 
-def check_image(source: SourceFile, field: str, max_side: int, kind: str = "image") -> tuple[int, int]:
-    """Decode fully (PNG or JPEG only) and return (width, height); depth maps must be 16-bit PNG."""
+def check_image(source: SourceFile, field: str, max_side: int) -> tuple[int, int]:
+    """Decode fully (PNG or JPEG only) and return (width, height)."""
     try:
         with Image.open(source.path if source.path is not None else source.open()) as image:
             if image.format not in IMAGE_FORMATS:
@@ -116,8 +118,6 @@ def check_image(source: SourceFile, field: str, max_side: int, kind: str = "imag
                     f"{source.name} is {width}x{height}; this server accepts at most {max_side} px per side",
                     field,
                 )
-            if kind == "depth" and (image.format != "PNG" or image.mode not in ("I;16", "I;16B", "I")):
-                raise InvalidInputError(f"{source.name}: depth maps must be 16-bit PNG (mm)", field)
             image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         if isinstance(error, InvalidInputError | TooLargeError):
@@ -126,6 +126,30 @@ def check_image(source: SourceFile, field: str, max_side: int, kind: str = "imag
             f"{source.name}: not a readable PNG or JPEG image ({error})", field
         ) from error
     return width, height
+
+
+def check_depth(source: SourceFile, field: str, max_side: int) -> tuple[int, int]:
+    """Read a depth map fully (.npy float z-depth, or 16-bit PNG millimetres) and return (width, height)."""
+    try:
+        with source.open() as stream:
+            width, height = depth_map_size(stream, source.name)
+    except DepthMapError as error:
+        raise InvalidInputError(str(error), field) from error
+    if max(width, height) > max_side:
+        raise TooLargeError(
+            f"{source.name} is {width}x{height}; this server accepts at most {max_side} px per side", field
+        )
+    return width, height
+
+
+def check_scene_bounds(document: Mapping[str, Any]) -> dict[str, list[float]] | None:
+    """The optional `in2n_bounds` box of the scene's content (scene frame), validated."""
+    if document.get(BOUNDS_KEY) is None:
+        return None
+    try:
+        return check_bounds(document[BOUNDS_KEY], f"transforms.{BOUNDS_KEY}")
+    except ValueError as error:
+        raise InvalidInputError(str(error).split(": ", 1)[1], field=f"transforms.{BOUNDS_KEY}") from error
 
 
 def check_file_name(name: str, field: str) -> str:
@@ -152,7 +176,9 @@ class SceneIngest:
         masks: Sequence[SourceFile] = (),
         depths: Sequence[SourceFile] = (),
     ) -> dict[str, Any]:
-        frames = check_frames(parse_transforms(transforms), self.settings.max_images)
+        document = parse_transforms(transforms)
+        frames = check_frames(document, self.settings.max_images)
+        bounds = check_scene_bounds(document)
         if len(images) > self.settings.max_images:
             raise TooLargeError(f"at most {self.settings.max_images} images per scene", field="images")
         by_kind = {}
@@ -186,7 +212,7 @@ class SceneIngest:
             unused = sorted(set(named) - used[kind])
             if unused:
                 raise InvalidInputError(f"{unused[0]!r} is not named by any frame", field=kind)
-        return self._ingest(frames, resolved, source_label="upload")
+        return self._ingest(frames, resolved, source_label="upload", bounds=bounds)
 
     def from_path(self, path: str) -> dict[str, Any]:
         folder = self.check_server_path(path)
@@ -197,7 +223,9 @@ class SceneIngest:
             text = transforms_file.read_bytes()
         except OSError as error:
             raise InvalidInputError(f"cannot read {transforms_file}: {error}", field="path") from error
-        frames = check_frames(parse_transforms(text), self.settings.max_images)
+        document = parse_transforms(text)
+        frames = check_frames(document, self.settings.max_images)
+        bounds = check_scene_bounds(document)
         resolved = []
         for i, frame in enumerate(frames):
             entry: dict[str, SourceFile] = {}
@@ -206,7 +234,7 @@ class SceneIngest:
                     file = self._inside(folder, frame[key], f"frames[{i}].{key}")
                     entry[kind] = SourceFile(file.name, path=file)
             resolved.append(entry)
-        return self._ingest(frames, resolved, source_label=str(folder))
+        return self._ingest(frames, resolved, source_label=str(folder), bounds=bounds)
 
     def check_server_path(self, path: str) -> Path:
         """The dataset folder, resolved (symlinks too) and inside one of the allowed roots."""
@@ -243,14 +271,18 @@ class SceneIngest:
         raise InvalidInputError(f"{relative!r} does not exist in the dataset", field=field)
 
     def _ingest(
-        self, frames: list[dict[str, Any]], files: list[dict[str, SourceFile]], source_label: str
+        self,
+        frames: list[dict[str, Any]],
+        files: list[dict[str, SourceFile]],
+        source_label: str,
+        bounds: dict[str, list[float]] | None = None,
     ) -> dict[str, Any]:
         size = self._check_images(frames, files)
         staging = Path(tempfile.mkdtemp(prefix="scene-", dir=self.workspace.tmp))
         try:
             scene_id = new_id("s")
             source = staging / "source"
-            self._write_source(source, frames, files)
+            self._write_source(source, frames, files, bounds)
             scene = staging / "scene"
             dataset = scene / "dataset"
             try:
@@ -296,12 +328,12 @@ class SceneIngest:
                     f"{image_size[0]}x{image_size[1]}",
                     field=f"frames[{i}].w",
                 )
-            for kind, key, check_kind in (
-                ("masks", "mask_path", "image"),
-                ("depths", "depth_file_path", "depth"),
+            for kind, key, check in (
+                ("masks", "mask_path", check_image),
+                ("depths", "depth_file_path", check_depth),
             ):
                 if kind in entry:
-                    other = check_image(entry[kind], f"frames[{i}].{key}", max_side, kind=check_kind)
+                    other = check(entry[kind], f"frames[{i}].{key}", max_side)
                     if other != image_size:
                         raise InvalidInputError(
                             f"{entry[kind].name} is {other[0]}x{other[1]}, "
@@ -312,7 +344,12 @@ class SceneIngest:
         return size
 
     @staticmethod
-    def _write_source(source: Path, frames: list[dict[str, Any]], files: list[dict[str, SourceFile]]) -> None:
+    def _write_source(
+        source: Path,
+        frames: list[dict[str, Any]],
+        files: list[dict[str, SourceFile]],
+        bounds: dict[str, list[float]] | None,
+    ) -> None:
         """A plain nerfstudio dataset (per-frame intrinsics) that `prepare_dataset` reads."""
         out_frames = []
         for i, (frame, entry) in enumerate(zip(frames, files, strict=True)):
@@ -330,7 +367,10 @@ class SceneIngest:
                         shutil.copyfileobj(src.open(), handle)
                 out[key] = f"{kind}/{target.name}"
             out_frames.append(out)
-        write_json_atomic(source / "transforms.json", {"camera_model": "OPENCV", "frames": out_frames})
+        document: dict[str, Any] = {"camera_model": "OPENCV", "frames": out_frames}
+        if bounds is not None:
+            document[BOUNDS_KEY] = bounds
+        write_json_atomic(source / "transforms.json", document)
 
     @staticmethod
     def _read_cameras(dataset: Path) -> list[dict[str, Any]]:

@@ -103,7 +103,9 @@ async def preview(job_id: str, body: PreviewRequest, jobs: JobService = Depends(
     camera = CameraSpec.from_wire(body.camera.model_dump())
     width, height = preview_size(camera.width, camera.height, body.width, body.height)
     camera = camera.resized(width, height)
-    future = await asyncio.to_thread(jobs.call_session, job_id, lambda session: session.render(camera).rgb)
+    future = await asyncio.to_thread(
+        jobs.call_session, job_id, lambda session: session.render(camera).image()
+    )
     rgb = await asyncio.wrap_future(future)
     return Response(content=encode_png(rgb), media_type="image/png")
 

@@ -3,18 +3,28 @@
 The Iterative Dataset Update overwrites training images in place, so the images rays are sampled from
 must be one mutable tensor, and the originals (IP2P's conditioning) must never change. Images are read
 in this process: on a two-core machine, nerfstudio's loader worker processes only compete with training.
+
+RGBA datasets keep their alpha (4 channels: nerfstudio's "random" background then trains empty space
+empty), and exact depth maps ride along as `depth_image` (z-depth in nerfstudio's normalised units, 0 where
+no surface was hit), sampled with the same pixels as the colours.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import torch
 from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.cameras.rays import RayBundle
 from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManager, VanillaDataManagerConfig
-from nerfstudio.data.dataparsers.nerfstudio_dataparser import NerfstudioDataParserConfig
 from nerfstudio.model_components.ray_generators import RayGenerator
+
+from .dataparser import In2NDataParserConfig
+from .dataset import DEPTH_KEY
+from .depth_maps import read_depth_map
 
 
 @dataclass
@@ -22,12 +32,12 @@ class In2NDataManagerConfig(VanillaDataManagerConfig):
     """All images cached; every image is a training image (an edit has no held-out views)."""
 
     _target: type = field(default_factory=lambda: In2NDataManager)
-    dataparser: NerfstudioDataParserConfig = field(
-        default_factory=lambda: NerfstudioDataParserConfig(
+    dataparser: In2NDataParserConfig = field(
+        default_factory=lambda: In2NDataParserConfig(
             eval_mode="all", downscale_factor=1, load_3D_points=False
         )
     )
-    """Reads the prepared dataset (see engine/dataset.py): already downscaled, RGB, per-frame intrinsics."""
+    """Reads the prepared dataset (see engine/dataset.py): already downscaled, per-frame intrinsics."""
     images_on_device: bool = True
     """Keep the current training images on the training device (the originals stay on the CPU)."""
 
@@ -36,8 +46,29 @@ class In2NDataManager(VanillaDataManager):
     config: In2NDataManagerConfig
 
     def _load_all_images(self) -> torch.Tensor:
-        images = [self.train_dataset.get_image_float32(i)[..., :3] for i in range(len(self.train_dataset))]
-        return torch.stack(images)  # [N, H, W, 3]
+        images = [self.train_dataset.get_image_float32(i) for i in range(len(self.train_dataset))]
+        return torch.stack(images)  # [N, H, W, 3 or 4]
+
+    def _load_depths(self) -> torch.Tensor | None:
+        """Every view's z-depth in nerfstudio's units [N, H, W, 1], or None when the dataset has none."""
+        outputs = self.train_dataparser_outputs
+        dataset_dir = Path(self.config.dataparser.data)
+        meta = json.loads((dataset_dir / "transforms.json").read_text(encoding="utf-8"))
+        depth_of = {Path(f["file_path"]).name: f.get(DEPTH_KEY) for f in meta["frames"]}
+        names = [depth_of.get(Path(path).name) for path in outputs.image_filenames]
+        if not any(names):
+            return None
+        height, width = self.original_images.shape[1:3]
+        depths = torch.zeros(len(names), height, width, 1)
+        for index, name in enumerate(names):
+            if name:  # views without depth keep 0 (no supervision)
+                depth = read_depth_map(dataset_dir / name) * float(outputs.dataparser_scale)
+                depths[index, ..., 0] = torch.from_numpy(np.ascontiguousarray(depth))
+        return depths
+
+    @property
+    def has_alpha(self) -> bool:
+        return int(self.original_images.shape[-1]) == 4
 
     def setup_train(self) -> None:
         originals = self._load_all_images()
@@ -47,6 +78,9 @@ class In2NDataManager(VanillaDataManager):
             "image": originals.clone().to(device),
             "image_idx": torch.arange(len(originals)),
         }
+        depths = self._load_depths()
+        if depths is not None:
+            self.image_batch["depth_image"] = depths.to(device)
         self.train_pixel_sampler = self._get_pixel_sampler(
             self.train_dataset, self.config.train_num_rays_per_batch
         )
@@ -91,8 +125,15 @@ class In2NDataManager(VanillaDataManager):
         return self.original_images[index]
 
     def replace_image(self, index: int, image: torch.Tensor) -> None:
-        """Write an edited view into the training set (the originals are untouched)."""
+        """Write an edited view into the training set (the originals are untouched).
+
+        An RGB edit of an RGBA dataset keeps the original view's alpha: an edit recolours what is there
+        and cannot fill empty space, so it can never bring back fog in front of the cameras.
+        """
         target = self.image_batch["image"]
+        if image.shape[-1] == 3 and target.shape[-1] == 4:
+            alpha = self.original_images[index][..., 3:].to(image.device, image.dtype)
+            image = torch.cat([image, alpha], dim=-1)
         if image.shape != target.shape[1:]:
             raise ValueError(
                 f"edited image has shape {tuple(image.shape)}, expected {tuple(target.shape[1:])}"

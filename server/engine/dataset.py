@@ -1,10 +1,13 @@
 """Turn a user's dataset (transforms.json + images) into the one the engine trains on.
 
-Why a copy: IP2P needs RGB images no larger than ~512 px (it slows and runs out of memory above), all of
+Why a copy: IP2P needs images no larger than ~512 px (it slows and runs out of memory above), all of
 one size, and nerfstudio's own downscaling only knows integer factors and shells out to ffmpeg. Here the
-images are resized with their intrinsics, RGBA is composited on white (the alpha is kept as the edit
-mask) and every frame gets explicit intrinsics. Masks and depth maps are carried under keys that
-nerfstudio ignores (its `mask_path` would *exclude* pixels from training, which is not what they mean here).
+images are resized with their intrinsics and every frame gets explicit intrinsics. What Blender knows is
+kept in forms training uses: alpha stays in the images (RGBA PNG: empty where alpha is 0; when any view
+has alpha, every view is written RGBA), depth becomes float32 `.npy` z-depth in scene units, and the box
+around the surfaces the depth maps saw is recorded as `in2n_bounds` (scene frame). Masks and depth maps are
+carried under keys that nerfstudio ignores (its `mask_path` would *exclude* pixels from training, which is
+not what they mean here).
 """
 
 from __future__ import annotations
@@ -23,10 +26,15 @@ from PIL import Image
 
 from blender_in2n.wire import WireError, check_camera
 
+from .depth_maps import DepthMapError, read_depth_map, resize_depth
+from .geometry import BOUNDS_KEY, bounds_from_depths, check_bounds
+from .types import CameraSpec
+
 INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
 MASK_KEY = "in2n_mask_path"
 DEPTH_KEY = "in2n_depth_path"
-BACKGROUND_KEY = "in2n_background"
+ALPHA_KEY = "in2n_alpha"
+"""True in a prepared dataset whose images are RGBA: training then fills empty pixels with random colours."""
 
 
 class DatasetError(ValueError):
@@ -108,15 +116,24 @@ def prepare_dataset(src_dir: Path, dst_dir: Path, max_image_size: int = 512) -> 
     cameras = frame_cameras(meta)
     if len(cameras) > 1 and camera_spread(cameras) <= 1e-9:
         raise DatasetError("frames", "all cameras sit at one point; the scene cannot be reconstructed")
+    given_bounds = None
+    if meta.get(BOUNDS_KEY) is not None:
+        try:
+            given_bounds = check_bounds(meta[BOUNDS_KEY])
+        except ValueError as error:
+            raise DatasetError(BOUNDS_KEY, str(error).removeprefix(f"{BOUNDS_KEY}: ")) from error
     dst_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".prepare-", dir=dst_dir.parent))
     try:
-        frames, all_transparent = _write_frames(src_dir, staging, meta["frames"], cameras, max_image_size)
+        frames, has_alpha, depth_bounds = _write_frames(
+            src_dir, staging, meta["frames"], cameras, max_image_size
+        )
         out_meta = {"camera_model": "OPENCV", "frames": frames, "in2n_source": str(src_dir)}
-        if all_transparent or meta.get(BACKGROUND_KEY) == "white":
-            # Every view had an alpha channel (here, or before an earlier preparation composited it on
-            # white): the background is empty, and the NeRF should learn it so.
-            out_meta[BACKGROUND_KEY] = "white"
+        if has_alpha:
+            out_meta[ALPHA_KEY] = True
+        bounds = given_bounds or depth_bounds
+        if bounds is not None:
+            out_meta[BOUNDS_KEY] = bounds
         (staging / "transforms.json").write_text(json.dumps(out_meta, indent=1), encoding="utf-8")
         if dst_dir.exists():
             shutil.rmtree(dst_dir)
@@ -133,16 +150,21 @@ def _write_frames(
     raw_frames: list[Mapping[str, Any]],
     cameras: list[dict[str, Any]],
     max_image_size: int,
-) -> tuple[list[dict[str, Any]], bool]:
-    """Write the images (and masks, depths); returns the frames and whether every image had alpha."""
+) -> tuple[list[dict[str, Any]], bool, dict[str, list[float]] | None]:
+    """Write the images (and masks, depths); returns the frames, whether they are RGBA, and the bounds
+    of the surfaces the depth maps saw (None without depth)."""
     for sub in ("images", "masks", "depths"):
         (staging / sub).mkdir()
+    images = [
+        _load_image(_resolve_inside(src_dir, raw.get("file_path"), f"frames[{i}].file_path"), f"frames[{i}]")
+        for i, raw in enumerate(raw_frames)
+    ]
+    has_alpha = any(_has_alpha(image) for image in images)
     size: tuple[int, int] | None = None
     frames = []
-    all_transparent = True
-    for index, (raw, camera) in enumerate(zip(raw_frames, cameras, strict=True)):
+    depth_views: list[tuple[CameraSpec, np.ndarray]] = []
+    for index, (raw, camera, image) in enumerate(zip(raw_frames, cameras, images, strict=True)):
         field = f"frames[{index}]"
-        image = _load_image(_resolve_inside(src_dir, raw.get("file_path"), f"{field}.file_path"), field)
         if image.size != (camera["w"], camera["h"]):
             raise DatasetError(
                 f"{field}.file_path",
@@ -153,11 +175,11 @@ def _write_frames(
         elif image.size != size:
             raise DatasetError(f"{field}.file_path", f"all images must share one size; expected {size}")
         new_w, new_h = target_size(*image.size, max_image_size)
-        rgb, alpha = _to_rgb(image)
-        all_transparent = all_transparent and alpha is not None
-        rgb = rgb.resize((new_w, new_h), Image.Resampling.LANCZOS) if rgb.size != (new_w, new_h) else rgb
+        colour = _to_colour(image, has_alpha, f"{field}.file_path")
+        if colour.size != (new_w, new_h):
+            colour = colour.resize((new_w, new_h), Image.Resampling.LANCZOS)
         name = f"{index:04d}.png"
-        rgb.save(staging / "images" / name)
+        colour.save(staging / "images" / name)
         sx, sy = new_w / camera["w"], new_h / camera["h"]
         frame = {
             "file_path": f"images/{name}",
@@ -169,32 +191,49 @@ def _write_frames(
             "h": new_h,
             "transform_matrix": camera["transform_matrix"],
         }
-        mask = _optional_mask(src_dir, raw, field, image.size) or alpha
+        alpha_mask = image.convert("RGBA").getchannel("A") if _has_alpha(image) else None
+        mask = _optional_mask(src_dir, raw, field, image.size) or alpha_mask
         if mask is not None:
             mask.resize((new_w, new_h), Image.Resampling.NEAREST).save(staging / "masks" / name)
             frame[MASK_KEY] = f"masks/{name}"
-        depth_rel = raw.get("depth_file_path") or raw.get(DEPTH_KEY)
-        if depth_rel is not None:
-            depth = _load_image(_resolve_inside(src_dir, depth_rel, f"{field}.depth_file_path"), field)
-            if depth.size != image.size:
-                raise DatasetError(f"{field}.depth_file_path", "depth map size differs from the image")
-            depth.resize((new_w, new_h), Image.Resampling.NEAREST).save(staging / "depths" / name)
-            frame[DEPTH_KEY] = f"depths/{name}"
+        depth = _optional_depth(src_dir, raw, field, image.size)
+        if depth is not None:
+            depth = resize_depth(depth, (new_w, new_h))
+            depth_name = f"{index:04d}.npy"
+            np.save(staging / "depths" / depth_name, depth, allow_pickle=False)
+            frame[DEPTH_KEY] = f"depths/{depth_name}"
+            depth_views.append((CameraSpec.from_wire(frame), depth))
         frames.append(frame)
-    return frames, all_transparent
+    return frames, has_alpha, bounds_from_depths(depth_views) if depth_views else None
 
 
-def _to_rgb(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
-    """RGB on white, and the alpha channel (as an 8-bit mask) when there was one."""
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
-        alpha = rgba[..., 3:4]
-        rgb = rgba[..., :3] * alpha + (1.0 - alpha)
-        mask = Image.fromarray((alpha[..., 0] * 255).round().astype(np.uint8))
-        return Image.fromarray((rgb * 255).round().astype(np.uint8)), mask
-    if image.mode in ("I;16", "I", "F"):
-        raise DatasetError("file_path", f"expected an 8-bit colour image, got mode {image.mode}")
-    return image.convert("RGB"), None
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+
+
+def _to_colour(image: Image.Image, rgba: bool, field: str) -> Image.Image:
+    """RGBA (straight alpha; opaque views get alpha 255) when the dataset has alpha, else RGB."""
+    if image.mode in ("I;16", "I;16B", "I", "F"):
+        raise DatasetError(field, f"expected an 8-bit colour image, got mode {image.mode}")
+    return image.convert("RGBA" if rgba else "RGB")
+
+
+def _optional_depth(
+    src_dir: Path, raw: Mapping[str, Any], field: str, size: tuple[int, int]
+) -> np.ndarray | None:
+    relative = raw.get("depth_file_path") or raw.get(DEPTH_KEY)
+    if relative is None:
+        return None
+    key = f"{field}.depth_file_path"
+    try:
+        depth = read_depth_map(_resolve_inside(src_dir, relative, key), str(relative))
+    except DepthMapError as error:
+        raise DatasetError(key, str(error)) from error
+    if (depth.shape[1], depth.shape[0]) != size:
+        raise DatasetError(
+            key, f"depth map is {depth.shape[1]}x{depth.shape[0]}, the image {size[0]}x{size[1]}"
+        )
+    return depth
 
 
 def _optional_mask(

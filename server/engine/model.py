@@ -1,7 +1,10 @@
-"""The in2n NeRF: nerfacto with an L1 photometric loss and an optional patch LPIPS loss.
+"""The in2n NeRF: nerfacto with an L1 photometric loss, an optional patch LPIPS loss and a depth loss.
 
 L1 (rather than nerfacto's MSE) and LPIPS on 32x32 patches are the paper's choices: edited views
 disagree in detail, and these losses let the NeRF settle on structure rather than average colours.
+Where the dataset has exact depth (Blender knows it), a relative L1 loss on the expected ray distance
+pins the surfaces in place; it weighs less while editing, since an instruction may change shape.
+A bounded scene's near and far planes come from the dataparser's metadata (engine/dataparser.py).
 """
 
 from __future__ import annotations
@@ -11,8 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
+from nerfstudio.model_components.scene_colliders import NearFarCollider
 from nerfstudio.models.nerfacto import NerfactoModel, NerfactoModelConfig
 from torch import nn
+
+from .dataparser import NEAR_FAR_KEY
 
 ALEXNET_HINT = (
     "LPIPS needs torchvision's AlexNet weights (alexnet-owt-7be5be79.pth). Offline, place that file in "
@@ -72,21 +78,42 @@ class In2NModelConfig(NerfactoModelConfig):
     """Weight of the LPIPS loss."""
     l1_loss_mult: float = 1.0
     """Weight of the L1 photometric loss."""
+    depth_loss_mult: float = 0.1
+    """Weight of the depth loss during the base reconstruction (pixels with exact depth only)."""
+    depth_loss_mult_edit: float = 0.01
+    """Weight of the depth loss while editing: lower, so that an edit may change shape a little."""
 
 
 class In2NModel(NerfactoModel):
     config: In2NModelConfig
 
+    editing: bool = False
+    """Set by the pipeline: the edit phase uses `depth_loss_mult_edit`."""
+
     def populate_modules(self) -> None:
         with _lpips_metric_deferred():
             super().populate_modules()
+        near_far = self.kwargs.get("metadata", {}).get(NEAR_FAR_KEY)
+        if near_far is not None:
+            self.collider = NearFarCollider(near_plane=near_far[0], far_plane=near_far[1])
         self.rgb_loss = nn.L1Loss()
         # Kept outside the module tree: its frozen AlexNet has no place in checkpoints.
         object.__setattr__(self, "lpips_loss", _build_lpips_loss() if self.config.use_lpips else None)
 
+    def get_outputs(self, ray_bundle):
+        outputs = super().get_outputs(ray_bundle)
+        if ray_bundle.metadata and "directions_norm" in ray_bundle.metadata:
+            outputs["directions_norm"] = ray_bundle.metadata["directions_norm"]
+        return outputs
+
     def get_loss_dict(self, outputs, batch, metrics_dict=None) -> dict[str, torch.Tensor]:
         loss_dict = super().get_loss_dict(outputs, batch, metrics_dict)
         loss_dict["rgb_loss"] = self.config.l1_loss_mult * loss_dict["rgb_loss"]
+        weight = self.config.depth_loss_mult_edit if self.editing else self.config.depth_loss_mult
+        if self.training and weight > 0 and "depth_image" in batch and "directions_norm" in outputs:
+            loss_dict["depth_loss"] = weight * relative_depth_loss(
+                outputs["expected_depth"], batch["depth_image"].to(self.device), outputs["directions_norm"]
+            )
         if self.lpips_loss is not None and self.training:
             size = self.config.patch_size
             pred, target = self.renderer_rgb.blend_background_for_loss_computation(
@@ -107,6 +134,22 @@ class In2NModel(NerfactoModel):
         own = self.state_dict()
         filtered = {k: v for k, v in state_dict.items() if not k.startswith("lpips.") or k in own}
         return super().load_state_dict(filtered, strict=strict, **kwargs)
+
+
+def relative_depth_loss(
+    predicted_distance: torch.Tensor, target_z: torch.Tensor, directions_norm: torch.Tensor
+) -> torch.Tensor:
+    """Mean |predicted - true| / true ray distance over rays whose true depth is known (z > 0).
+
+    The dataset's depth is z along the camera axis; times the ray direction's length before normalisation
+    it is the distance along the ray, which is what the renderer's expected depth measures. Relative, so
+    that near and far surfaces weigh alike.
+    """
+    known = target_z > 0
+    if not known.any():
+        return predicted_distance.sum() * 0.0
+    target = target_z * directions_norm
+    return ((predicted_distance - target).abs()[known] / target[known]).mean()
 
 
 def _build_lpips_loss() -> nn.Module:

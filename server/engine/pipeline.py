@@ -4,6 +4,10 @@ Before a NeRF step, the schedule names the views to edit; each is rendered (with
 optimizer's pose correction, so the render lines up with the photo), edited against its *original*
 photo, and written back into the training set. The NeRF then trains on the mix of edited and not yet
 edited views, which is what gradually makes the edits agree in 3D.
+
+RGBA datasets: the editor sees the render and the original composited on one and the same background
+(`EDIT_BACKGROUND`), so it cannot mistake a background difference for part of the edit, and the edited
+view keeps the original's alpha (datamanager.replace_image).
 """
 
 from __future__ import annotations
@@ -22,6 +26,15 @@ from .model import In2NModelConfig
 from .schedule import EditSchedule
 
 EditListener = Callable[[int, torch.Tensor], None]
+EDIT_BACKGROUND = (1.0, 1.0, 1.0)
+"""What the editor sees behind the objects of an RGBA dataset: white, as product shots and IP2P's data."""
+
+
+def over_background(rgb: torch.Tensor, alpha: torch.Tensor, premultiplied: bool) -> torch.Tensor:
+    """`rgb` ([..., 3]) composited over EDIT_BACKGROUND with `alpha` ([..., 1])."""
+    background = torch.tensor(EDIT_BACKGROUND, device=rgb.device, dtype=rgb.dtype)
+    colour = rgb if premultiplied else rgb * alpha
+    return (colour + background * (1.0 - alpha)).clamp(0, 1)
 
 
 @dataclass
@@ -100,6 +113,7 @@ class In2NPipeline(VanillaPipeline):
         return self.editor
 
     def get_train_loss_dict(self, step: int):
+        self.model.editing = self.editing
         if self.editing:
             if self.edit_start_step is None:
                 self.edit_start_step = step
@@ -108,8 +122,11 @@ class In2NPipeline(VanillaPipeline):
         return super().get_train_loss_dict(step)
 
     @torch.no_grad()
-    def render_training_view(self, index: int) -> torch.Tensor:
-        """The NeRF's render of training view `index`, pose-corrected ([H, W, 3] in [0, 1])."""
+    def render_training_view(self, index: int) -> dict[str, torch.Tensor]:
+        """The NeRF's render of training view `index`, pose-corrected: rgb [H, W, 3], accumulation [H, W, 1].
+
+        With the "random" background (RGBA datasets) the colour is premultiplied by the accumulation.
+        """
         camera = self.datamanager.training_camera(index)
         corrected = self.model.camera_optimizer.apply_to_camera(camera)
         camera = Cameras(
@@ -125,19 +142,24 @@ class In2NPipeline(VanillaPipeline):
         was_training = self.model.training
         self.model.eval()
         try:
-            rgb = self.model.get_outputs_for_camera(camera)["rgb"]
+            outputs = self.model.get_outputs_for_camera(camera)
         finally:
             self.model.train(was_training)
-        return rgb.clamp(0, 1)
+        return {"rgb": outputs["rgb"].clamp(0, 1), "accumulation": outputs["accumulation"].clamp(0, 1)}
 
     def edit_view(self, index: int) -> None:
-        render = self.render_training_view(index)
+        rendered = self.render_training_view(index)
+        render = rendered["rgb"].float()
         original = self.datamanager.original_image(index).to(render.device)
-        edited = self.get_editor().edit(render.float(), original, self.config.prompt, view_index=index)
+        if original.shape[-1] == 4:
+            render = over_background(render, rendered["accumulation"].float(), premultiplied=True)
+            original = over_background(original[..., :3], original[..., 3:], premultiplied=False)
+        edited = self.get_editor().edit(render, original, self.config.prompt, view_index=index)
         self.datamanager.replace_image(index, edited)
         self.edits_done += 1
+        stored = self.datamanager.current_image(index)
         for listener in self.edit_listeners:
-            listener(index, edited)
+            listener(index, stored)
 
     def idu_state_dict(self) -> dict:
         return {

@@ -37,8 +37,9 @@ from PIL import Image
 
 from ..editor.base import Editor
 from ..fileio import write_bytes_atomic, write_json_atomic
+from .bounded import configure_model
 from .checkpoint import FORMAT_VERSION, atomic_save, find_checkpoint, load_checkpoint, model_state
-from .dataset import BACKGROUND_KEY, prepare_dataset, read_transforms
+from .dataset import ALPHA_KEY, prepare_dataset, read_transforms
 from .method_configs import tier_config
 from .pipeline import In2NPipeline
 from .types import CameraSpec, EditParams, EngineEvent, Phase, Progress, RenderResult
@@ -68,8 +69,9 @@ def _write_png_atomic(path: Path, image: np.ndarray) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def _read_png(path: Path) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0)
+def _read_png(path: Path, mode: str) -> torch.Tensor:
+    with Image.open(path) as image:
+        return torch.from_numpy(np.asarray(image.convert(mode), dtype=np.float32) / 255.0)
 
 
 @dataclass
@@ -218,9 +220,9 @@ class EditSession:
             pipeline_config.ip2p_model = p.model
         if not p.optimize_cameras:
             pipeline_config.model.camera_optimizer.mode = "off"
-        if read_transforms(dataset).get(BACKGROUND_KEY) == "white":
-            # Views rendered with a transparent background: empty space must stay empty (no floaters).
-            pipeline_config.model.background_color = "white"
+        dataset_meta = read_transforms(dataset)
+        configure_model(pipeline_config.model, dataset_meta)
+        self.has_alpha = bool(dataset_meta.get(ALPHA_KEY))
         self.mixed_precision = config.mixed_precision and self.device.type == "cuda"
         self.grad_scaler = torch.amp.GradScaler(self.device.type, enabled=self.mixed_precision)
         torch.manual_seed(p.seed)
@@ -416,7 +418,8 @@ class EditSession:
         for index in range(datamanager.num_images):
             # An edit written after the checkpoint is newer than the checkpoint's copy: never lose it.
             edited = self.workdir / "edited" / f"{index:04d}.png"
-            datamanager.replace_image(index, _read_png(edited) if edited.is_file() else images[index])
+            mode = "RGBA" if self.has_alpha else "RGB"
+            datamanager.replace_image(index, _read_png(edited, mode) if edited.is_file() else images[index])
 
     def _load_base(self, path: Path) -> None:
         """Start from another reconstruction: its weights and, when compatible, its optimizer states."""
@@ -477,20 +480,24 @@ class EditSession:
             finally:
                 self.pipeline.model.train(was_training)
         rgb = outputs["rgb"].clamp(0, 1).float().cpu().numpy()
+        accumulation = outputs["accumulation"][..., 0].float().cpu().numpy()
+        if self.has_alpha:  # the "random" background renders premultiplied colour: make it straight
+            rgb = np.where(accumulation[..., None] > 1e-3, rgb / np.maximum(accumulation[..., None], 1e-3), 0)
+            rgb = np.clip(rgb, 0, 1)
         ray_distance = outputs["depth"][..., 0].float().cpu().numpy() / self._nerf_scale
         cols, rows = np.meshgrid(np.arange(camera.width) + 0.5, np.arange(camera.height) + 0.5)
         ray_length = np.sqrt(
             ((cols - camera.cx) / camera.fx) ** 2 + ((rows - camera.cy) / camera.fy) ** 2 + 1.0
         )
-        accumulation = outputs["accumulation"][..., 0].float().cpu().numpy()
         return RenderResult(
             rgb=rgb.astype(np.float32),
             depth=(ray_distance / ray_length).astype(np.float32),
             accumulation=accumulation.astype(np.float32),
+            transparent=self.has_alpha,
         )
 
     def edited_image(self, index: int) -> np.ndarray:
-        """The current training image `index` ([H, W, 3] float32; the original until first edited)."""
+        """The current training image `index` ([H, W, 3 or 4] float32; the original until first edited)."""
         with self._lock:
             return self.pipeline.datamanager.current_image(index).float().cpu().numpy()
 

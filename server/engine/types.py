@@ -46,11 +46,29 @@ class CameraSpec:
 
 @dataclass
 class RenderResult:
-    """A render of the NeRF; `depth` is z-depth along the camera's -Z axis, in scene units."""
+    """A render of the NeRF; `depth` is z-depth along the camera's -Z axis, in scene units.
+
+    `transparent` scenes (RGBA datasets) have empty space: `rgb` is then straight (not premultiplied)
+    colour and `accumulation` is its alpha; `image()` gives what a viewer should show.
+    """
 
     rgb: np.ndarray  # [H, W, 3] float32 in [0, 1]
     depth: np.ndarray  # [H, W] float32
     accumulation: np.ndarray  # [H, W] float32 in [0, 1]
+    transparent: bool = False
+
+    def image(self) -> np.ndarray:
+        """[H, W, 4] straight RGBA for transparent scenes, else the [H, W, 3] colour."""
+        if not self.transparent:
+            return self.rgb
+        return np.concatenate([self.rgb, self.accumulation[..., None]], axis=-1)
+
+    def over(self, background: tuple[float, float, float]) -> np.ndarray:
+        """[H, W, 3] colour composited over `background` (the colour itself when not transparent)."""
+        if not self.transparent:
+            return self.rgb
+        alpha = self.accumulation[..., None]
+        return self.rgb * alpha + np.asarray(background, dtype=np.float32) * (1.0 - alpha)
 
 
 @dataclass(frozen=True)

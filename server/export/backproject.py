@@ -11,16 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..engine.geometry import world_points
 from ..engine.types import CameraSpec, RenderResult
-
-
-def camera_points(camera: CameraSpec, depth: np.ndarray) -> np.ndarray:
-    """Camera-space points [H, W, 3] (OpenGL axes) of every pixel centre at its z-depth."""
-    height, width = depth.shape
-    u = (np.arange(width, dtype=np.float64) + 0.5 - camera.cx) / camera.fx  # [W]
-    v = (np.arange(height, dtype=np.float64) + 0.5 - camera.cy) / camera.fy  # [H]
-    d = depth.astype(np.float64)
-    return np.stack([u[None, :] * d, -v[:, None] * d, -d], axis=-1)  # y up, looking down -Z
 
 
 @dataclass(frozen=True)
@@ -58,9 +50,7 @@ def surface_pixels(
     depth = np.asarray(render.depth, dtype=np.float32).reshape(camera.height, camera.width)
     accumulation = np.asarray(render.accumulation, dtype=np.float32).reshape(depth.shape)
     finite = np.isfinite(depth)
-    local = camera_points(camera, np.where(finite, depth, 0.0))  # [H, W, 3]
-    c2w = np.asarray(camera.camera_to_world, dtype=np.float64)[:3, :4]
-    world = local @ c2w[:, :3].T + c2w[:, 3]
+    world = world_points(camera, np.where(finite, depth, 0.0))  # [H, W, 3]
     keep = (accumulation >= min_accumulation) & finite & (depth > 0) & crop.inside(world)
     return world, keep
 

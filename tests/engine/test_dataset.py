@@ -57,23 +57,112 @@ def test_large_images_are_downscaled_with_their_intrinsics(tmp_path: Path) -> No
     assert Image.open(out / frame["file_path"]).size == (512, 300)
 
 
-def test_rgba_is_composited_on_white_and_alpha_kept_as_mask(tmp_path: Path) -> None:
+def test_rgba_keeps_its_alpha_and_makes_every_view_rgba(tmp_path: Path) -> None:
     rgba = np.zeros((8, 8, 4), dtype=np.uint8)
     rgba[:4, :, :] = (0, 0, 255, 255)  # opaque blue top half, transparent bottom half
-    src = _write_dataset(tmp_path / "src", [Image.fromarray(rgba, "RGBA")] * 2)
+    opaque = Image.new("RGB", (8, 8), (10, 20, 30))
+    src = _write_dataset(tmp_path / "src", [Image.fromarray(rgba, "RGBA"), opaque])
+    out = prepare_dataset(src, tmp_path / "out")
+    meta = json.loads((out / "transforms.json").read_text())
+    assert meta["in2n_alpha"] is True  # training then fills empty pixels with random colours
+    first, second = meta["frames"]
+    image = np.asarray(Image.open(out / first["file_path"]))
+    assert image.shape == (8, 8, 4)
+    assert tuple(image[0, 0]) == (0, 0, 255, 255) and image[7, 7, 3] == 0
+    assert tuple(np.asarray(Image.open(out / second["file_path"]))[3, 3]) == (10, 20, 30, 255)
+    mask = np.asarray(Image.open(out / first["in2n_mask_path"]))  # alpha doubles as the edit mask
+    assert mask[0, 0] == 255 and mask[7, 7] == 0
+    assert "mask_path" not in first  # nerfstudio would stop sampling the masked-out pixels
+    # A job prepares its dataset again from the scene's prepared one: alpha survives.
+    again = json.loads((prepare_dataset(out, tmp_path / "job") / "transforms.json").read_text())
+    assert again["in2n_alpha"] is True
+
+
+def test_opaque_datasets_stay_rgb_without_bounds(tmp_path: Path) -> None:
+    src = _write_dataset(tmp_path / "src", [Image.new("RGB", (8, 8))] * 2)
+    meta = json.loads((prepare_dataset(src, tmp_path / "out") / "transforms.json").read_text())
+    assert "in2n_alpha" not in meta and "in2n_bounds" not in meta
+    assert np.asarray(Image.open(tmp_path / "out" / meta["frames"][0]["file_path"])).shape == (8, 8, 3)
+
+
+def test_float_depth_becomes_npy_and_gives_the_surfaces_bounds(tmp_path: Path) -> None:
+    """Depth 100 m survives (16-bit mm PNG clipped at 65 m); bounds hold exactly the points depth saw."""
+    size = 16
+    depth = np.zeros((size, size), np.float32)
+    depth[4:12, 4:12] = 100.0
+    depth[0, 0] = np.nan  # no surface
+    src = _write_dataset(
+        tmp_path / "src",
+        [Image.new("RGB", (size, size))] * 2,
+        frames=[{"depth_file_path": "depths/0.npy"}, {"depth_file_path": "depths/1.npy"}],
+    )
+    (src / "depths").mkdir()
+    for index in range(2):
+        np.save(src / "depths" / f"{index}.npy", depth)
+    out = prepare_dataset(src, tmp_path / "out")
+    meta = json.loads((out / "transforms.json").read_text())
+    stored = np.load(out / meta["frames"][0]["in2n_depth_path"], allow_pickle=False)
+    assert stored.dtype == np.float32 and stored[8, 8] == pytest.approx(100.0) and stored[0, 0] == 0.0
+    lo, hi = np.array(meta["in2n_bounds"]["min"]), np.array(meta["in2n_bounds"]["max"])
+    # POSE sits at z = 3 looking down -Z; the second camera is 1 to the right. Pixel centres 4.5..11.5
+    # at focal 500 / 510 around the centre 8, at 100 units away:
+    x = (np.array([4.5, 11.5]) - 8) / 500.0 * 100.0
+    y = -(np.array([11.5, 4.5]) - 8) / 510.0 * 100.0
+    true_lo, true_hi = np.array([x[0], y[0], -97.0]), np.array([x[1] + 1.0, y[1], -97.0])
+    margin = 0.05 * np.linalg.norm(true_hi - true_lo)
+    np.testing.assert_allclose(lo, true_lo - margin, atol=1e-3)
+    np.testing.assert_allclose(hi, true_hi + margin, atol=1e-3)
+
+
+def test_legacy_millimetre_png_depth_is_read_in_scene_units(tmp_path: Path) -> None:
+    src = _write_dataset(
+        tmp_path / "src", [Image.new("RGB", (8, 8))] * 2, frames=[{"depth_file_path": "d.png"}]
+    )
+    Image.fromarray(np.full((8, 8), 2500, np.uint16)).save(src / "d.png")
     out = prepare_dataset(src, tmp_path / "out")
     frame = json.loads((out / "transforms.json").read_text())["frames"][0]
-    image = np.asarray(Image.open(out / frame["file_path"]))
-    assert image.shape == (8, 8, 3)
-    assert tuple(image[0, 0]) == (0, 0, 255) and tuple(image[7, 7]) == (255, 255, 255)
-    mask = np.asarray(Image.open(out / frame["in2n_mask_path"]))
-    assert mask[0, 0] == 255 and mask[7, 7] == 0
-    assert "mask_path" not in frame  # nerfstudio would stop sampling the masked-out pixels
-    meta = json.loads((out / "transforms.json").read_text())
-    assert meta["in2n_background"] == "white"  # the NeRF then learns an empty background
-    # A job prepares its dataset again from the scene's prepared (already composited) one.
-    again = json.loads((prepare_dataset(out, tmp_path / "job") / "transforms.json").read_text())
-    assert again["in2n_background"] == "white"
+    assert np.load(out / frame["in2n_depth_path"])[0, 0] == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (np.zeros((8, 8, 3), np.float32), "2-D"),
+        (np.zeros((8, 8), np.int32), "float"),
+        (np.zeros((8, 4), np.float32), "is 4x8"),
+    ],
+)
+def test_bad_depth_arrays_name_the_problem(tmp_path: Path, payload: np.ndarray, message: str) -> None:
+    src = _write_dataset(
+        tmp_path / "src", [Image.new("RGB", (8, 8))] * 2, frames=[{"depth_file_path": "d.npy"}]
+    )
+    np.save(src / "d.npy", payload)
+    with pytest.raises(DatasetError) as error:
+        prepare_dataset(src, tmp_path / "out")
+    assert error.value.field == "frames[0].depth_file_path" and message in error.value.message
+    assert not (tmp_path / "out").exists()
+
+
+def test_pickled_depth_is_refused(tmp_path: Path) -> None:
+    src = _write_dataset(
+        tmp_path / "src", [Image.new("RGB", (8, 8))] * 2, frames=[{"depth_file_path": "d.npy"}]
+    )
+    np.save(src / "d.npy", np.array([{"not": "an array"}], dtype=object), allow_pickle=True)
+    with pytest.raises(DatasetError, match="readable .npy"):
+        prepare_dataset(src, tmp_path / "out")
+
+
+def test_given_bounds_are_validated_and_kept(tmp_path: Path) -> None:
+    src = _write_dataset(
+        tmp_path / "src", [Image.new("RGB", (8, 8))] * 2, in2n_bounds={"min": [0, 0, 0], "max": [1, 2, 3]}
+    )
+    meta = json.loads((prepare_dataset(src, tmp_path / "out") / "transforms.json").read_text())
+    assert meta["in2n_bounds"] == {"min": [0.0, 0.0, 0.0], "max": [1.0, 2.0, 3.0]}
+    bad = _write_dataset(
+        tmp_path / "bad", [Image.new("RGB", (8, 8))] * 2, in2n_bounds={"min": [0, 0, 0], "max": [1, -2, 3]}
+    )
+    with pytest.raises(DatasetError, match="min must be below max"):
+        prepare_dataset(bad, tmp_path / "out2")
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,8 @@ import pytest
 import trimesh
 
 from in2n_server.engine.types import CameraSpec, RenderResult
-from in2n_server.export.backproject import backproject, camera_points
+from in2n_server.engine.geometry import camera_points
+from in2n_server.export.backproject import backproject
 from in2n_server.export.mesh import tsdf_mesh
 from in2n_server.export.pointcloud import point_cloud
 from in2n_server.export.writers import SCENE_TO_GLTF, mesh_bytes, point_cloud_ply

@@ -1,0 +1,69 @@
+"""Pixels and depth to 3D points, and the scene's bounds from exact depth.
+
+One definition of the camera model the whole project uses (OpenGL axes: the camera looks down -Z with +Y
+up, pixel (col, row) has its centre at (col + 0.5, row + 0.5), depth is z along -Z), shared by the
+engine (bounds of a scene) and the exports (back-projecting renders).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from .types import CameraSpec
+
+BOUNDS_KEY = "in2n_bounds"
+BOUNDS_MARGIN = 0.05
+"""The box around the true surfaces grows by this share of its diagonal on every side."""
+
+
+def camera_points(camera: CameraSpec, depth: np.ndarray) -> np.ndarray:
+    """Camera-space points [H, W, 3] (OpenGL axes) of every pixel centre at its z-depth."""
+    height, width = depth.shape
+    u = (np.arange(width, dtype=np.float64) + 0.5 - camera.cx) / camera.fx  # [W]
+    v = (np.arange(height, dtype=np.float64) + 0.5 - camera.cy) / camera.fy  # [H]
+    d = depth.astype(np.float64)
+    return np.stack([u[None, :] * d, -v[:, None] * d, -d], axis=-1)  # y up, looking down -Z
+
+
+def world_points(camera: CameraSpec, depth: np.ndarray) -> np.ndarray:
+    """World-frame points [H, W, 3] of every pixel centre at its z-depth."""
+    c2w = np.asarray(camera.camera_to_world, dtype=np.float64)[:3, :4]
+    return camera_points(camera, depth) @ c2w[:, :3].T + c2w[:, 3]
+
+
+def bounds_from_depths(views: Iterable[tuple[CameraSpec, np.ndarray]]) -> dict[str, list[float]] | None:
+    """The axis-aligned box of every surface the depth maps saw, with a margin; None when none hit."""
+    lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
+    for camera, depth in views:
+        hit = depth > 0
+        if not hit.any():
+            continue
+        points = world_points(camera, depth)[hit]
+        lo, hi = np.minimum(lo, points.min(axis=0)), np.maximum(hi, points.max(axis=0))
+    if not np.isfinite(lo).all():
+        return None
+    margin = BOUNDS_MARGIN * float(np.linalg.norm(hi - lo)) + 1e-6
+    return {"min": (lo - margin).tolist(), "max": (hi + margin).tolist()}
+
+
+def check_bounds(value: Any, field: str = BOUNDS_KEY) -> dict[str, list[float]]:
+    """A `{"min": [x, y, z], "max": [x, y, z]}` box with min < max on every axis, or ValueError."""
+    if not isinstance(value, Mapping) or set(value) != {"min", "max"}:
+        raise ValueError(f"{field}: expected an object {{'min': [x, y, z], 'max': [x, y, z]}}")
+    corners = []
+    for key in ("min", "max"):
+        corner = value[key]
+        if (
+            not isinstance(corner, list | tuple)
+            or len(corner) != 3
+            or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in corner)
+            or not np.isfinite(np.asarray(corner, dtype=np.float64)).all()
+        ):
+            raise ValueError(f"{field}.{key}: expected three finite numbers")
+        corners.append([float(c) for c in corner])
+    if not all(a < b for a, b in zip(*corners, strict=True)):
+        raise ValueError(f"{field}: min must be below max on every axis")
+    return {"min": corners[0], "max": corners[1]}
