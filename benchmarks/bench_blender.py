@@ -1,8 +1,13 @@
-"""Benchmark the Blender side: preview texture updates at 512x512 and importing a 1M-point cloud.
+"""Benchmark the Blender side: preview texture updates at 512x512, importing a 1M-point cloud, and capture.
+
+The capture benchmark renders a small scene (Cycles, the scene's own 32 samples) from 24 rig views at
+512x512 twice: colour renders alone (what any capture costs), then `capture.capture` with alpha, depth and
+masks (the colour renders plus one 1-sample data render per view), and prints both times and the ratio.
 
 Prints figures; asserts nothing. Run with the venv's Python (bpy from PyPI, headless):
 
     BLENDER_USER_RESOURCES=$(mktemp -d) .venv/bin/python benchmarks/bench_blender.py [--points 1000000]
+    BLENDER_USER_RESOURCES=$(mktemp -d) .venv/bin/python benchmarks/bench_blender.py --only capture
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import bpy  # noqa: E402
 
-from blender_in2n import png, previews, scene_import  # noqa: E402
+from blender_in2n import capture, png, previews, scene_import  # noqa: E402
 
 
 def timed(fn, repeats: int) -> list[float]:
@@ -101,15 +106,102 @@ def bench_import(count: int, repeats: int) -> None:
     os.rmdir(directory)
 
 
+def capture_scene(samples: int) -> list:
+    """A small scene: a rotated cube, a sphere and a cylinder on a floor, lit by the world and a sun."""
+    for ob in list(bpy.data.objects):
+        bpy.data.objects.remove(ob)
+    scene = bpy.context.scene
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = samples
+    scene.render.resolution_x = scene.render.resolution_y = 512
+    bpy.ops.mesh.primitive_plane_add(size=6.0, location=(0.0, 0.0, -1.0))
+    bpy.ops.mesh.primitive_cube_add(size=1.4, location=(0.5, -0.3, -0.3), rotation=(0.0, 0.0, 0.6))
+    bpy.ops.mesh.primitive_uv_sphere_add(radius=0.6, location=(-0.7, 0.6, -0.4))
+    bpy.ops.mesh.primitive_cylinder_add(radius=0.3, depth=1.5, location=(0.9, 1.0, -0.25))
+    bpy.ops.object.light_add(type="SUN", rotation=(0.6, 0.2, 0.0))
+    targets = [ob for ob in scene.objects if ob.type == "MESH" and not ob.name.startswith("Plane")]
+    for ob in scene.objects:
+        ob.select_set(ob in targets)
+    return targets
+
+
+def bench_capture(views: int, size: int, samples: int) -> None:
+    """Colour renders alone vs `capture.capture` with alpha, depth and masks: seconds and the ratio."""
+    targets = capture_scene(samples)
+    context = bpy.context
+    scene = context.scene
+    cameras = capture.make_rig(context, "HEMISPHERE", views, 0.0)
+    directory = tempfile.mkdtemp(prefix="in2n-bench-capture-")
+    scene.render.resolution_x = scene.render.resolution_y = size
+    scene.render.image_settings.file_format = "PNG"
+    scene.camera = cameras[0]
+    bpy.ops.render.render()  # warm-up: kernels, scene sync
+    start = time.perf_counter()
+    for i, ob in enumerate(cameras):
+        scene.camera = ob
+        scene.render.filepath = os.path.join(directory, "plain", f"{i:04d}.png")
+        bpy.ops.render.render(write_still=True)
+    colour = time.perf_counter() - start
+    data_seconds = _time_data_renders()
+    start = time.perf_counter()
+    result = capture.capture(
+        context,
+        cameras,
+        os.path.join(directory, "full"),
+        max_size=size,
+        masks_of=targets,
+        with_masks=True,
+        with_depth=True,
+    )
+    full = time.perf_counter() - start
+    if len(result.depths) != views or len(result.masks) != views:
+        raise SystemExit("the capture did not write every depth map and mask")
+    label = f"capture {views} views {size}x{size}, Cycles {samples} samples"
+    print(f"{label}: colour renders alone {colour:7.1f} s ({colour / views:.2f} s/view)")
+    print(f"{label}: colour+alpha+depth+masks {full:7.1f} s ({full / views:.2f} s/view)")
+    print(f"{label}: of which data renders (depth+masks) {data_seconds[0]:7.1f} s")
+    print(f"{label}: ratio {full / colour:.2f}")
+
+
+def _time_data_renders() -> list[float]:
+    """Wrap `capture.render_data_maps` so the seconds spent producing its maps add up in the list."""
+    original = capture.render_data_maps
+    spent = [0.0]
+
+    def timed(*args, **kwargs):
+        maps = original(*args, **kwargs)
+        while True:
+            start = time.perf_counter()
+            try:
+                item = next(maps)
+            except StopIteration:
+                spent[0] += time.perf_counter() - start
+                return
+            spent[0] += time.perf_counter() - start
+            yield item
+
+    capture.render_data_maps = timed
+    return spent
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--views", type=int, default=24, help="capture benchmark: rig views")
+    parser.add_argument("--capture-size", type=int, default=512, help="capture benchmark: image side")
+    parser.add_argument("--samples", type=int, default=32, help="capture benchmark: the scene's samples")
+    parser.add_argument("--only", choices=["all", "preview", "import", "capture"], default="all")
     args = parser.parse_args()
     print(f"bpy {bpy.app.version_string}, numpy {np.__version__}, {os.cpu_count()} CPUs")
-    bench_preview(args.size, args.repeats)
-    bench_import(args.points, max(3, args.repeats // 5))
+    if args.only in ("all", "preview"):
+        bench_preview(args.size, args.repeats)
+    if args.only in ("all", "import"):
+        bench_import(args.points, max(3, args.repeats // 5))
+    if args.only in ("all", "capture"):
+        bench_capture(args.views, args.capture_size, args.samples)
 
 
 if __name__ == "__main__":
