@@ -256,11 +256,14 @@ def capture(
             result.images.append(path)
             result.camera_names.append(ob.name)
         if with_masks or with_depth:
-            maps = render_data_maps(context, cameras, masks_of, overrides)
-            for i, (depth, mask) in enumerate(maps):
-                _write_maps(result, i, depth if with_depth else None, mask if with_masks else None)
-    finally:
-        overrides.restore()
+            with contextlib.closing(render_data_maps(context, cameras, masks_of, overrides)) as maps:
+                for i, (depth, mask) in enumerate(maps):
+                    _write_maps(result, i, depth if with_depth else None, mask if with_masks else None)
+    except BaseException:
+        with contextlib.suppress(CaptureError):  # the render's own error is the one to report
+            overrides.restore()
+        raise
+    overrides.restore()
     return result
 
 

@@ -1,7 +1,7 @@
-"""Minimal PNG writer (zlib + struct + numpy) for masks and depth maps.
+"""Minimal PNG writer (zlib + struct + numpy) for masks (and 16-bit images such as legacy depth PNGs).
 
 Blender's own image saving goes through colour management and its 16-bit path depends on scene settings;
-the protocol wants exact values (8-bit masks, 16-bit depth in millimetres), so they are written byte for byte.
+the protocol wants exact values (8-bit masks), so they are written byte for byte. Depth now goes out as .npy.
 """
 
 from __future__ import annotations

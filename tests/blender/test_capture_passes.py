@@ -60,6 +60,8 @@ def test_scene_settings_are_restored(result: dict) -> None:
     assert before["pass_index"]["Cube"] == 3 and before["pass_index"]["Cylinder"] == 7
     assert before["use_dof"] == [False, True, False, False]
     assert after == before
+    assert "simulated failure" in result["failure"]  # the second view's data render fails
+    assert result["after_failure"] == before
 
 
 def test_depth_does_not_clip_at_100_m(result: dict) -> None:

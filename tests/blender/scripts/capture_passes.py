@@ -222,6 +222,30 @@ opaque = capture.capture(
 )
 opaque_color_type = png_color_type(opaque.images[0])
 
+# A data render that fails half-way still leaves every setting as it was.
+read_passes = capture.read_data_passes
+calls = []
+
+
+def failing_read(path: str) -> tuple:
+    calls.append(path)
+    if len(calls) == 2:
+        raise RuntimeError("simulated failure reading the data render")
+    return read_passes(path)
+
+
+capture.read_data_passes = failing_read
+try:
+    capture.capture(
+        context, cameras, os.path.join(work, "failing"), max_size=48, masks_of=[cube], with_masks=True
+    )
+    failure = ""
+except RuntimeError as exc:
+    failure = str(exc)
+finally:
+    capture.read_data_passes = read_passes
+after_failure = settings_snapshot()
+
 # Depth does not clip: a cube whose near face is 100 m in front of a camera (clip_end 1000 m).
 bpy.ops.mesh.primitive_cube_add(size=2.0, location=(0.0, 121.0, 0.0))
 far_cube = context.active_object
@@ -265,6 +289,8 @@ emit(
         "rig_bands": {**capture.RIG_ELEVATIONS, "ORBIT": (capture.ORBIT_ELEVATION, capture.ORBIT_ELEVATION)},
         "before": before,
         "after": after,
+        "failure": failure,
+        "after_failure": after_failure,
         "frame_keys": [sorted(f) for f in result.transforms["frames"]],
         "depth_paths": [f.get("depth_file_path") for f in result.transforms["frames"]],
         "views": views,
