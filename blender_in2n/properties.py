@@ -45,7 +45,9 @@ class IN2N_PG_settings(bpy.types.PropertyGroup):
     resolution: IntProperty(name="Size", default=512, min=8, max=8192, description="Longer image side (px)")
     with_masks: BoolProperty(name="Masks", default=False, description="Masks of the selected objects")
     with_depth: BoolProperty(
-        name="Depth", default=False, description="Depth maps (z along the camera axis, scene units, float32)"
+        name="Depth",
+        default=True,
+        description="Exact depth maps (z along the camera axis, float32): surfaces land on the objects",
     )
     transparent_background: BoolProperty(
         name="Transparent Background",

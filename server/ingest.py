@@ -130,9 +130,8 @@ def check_image(source: SourceFile, field: str, max_side: int) -> tuple[int, int
 
 def check_depth(source: SourceFile, field: str, max_side: int) -> tuple[int, int]:
     """Read a depth map fully (.npy float z-depth, or 16-bit PNG millimetres) and return (width, height)."""
-    try:
-        with source.open() as stream:
-            width, height = depth_map_size(stream, source.name)
+    try:  # an upload's stream stays open: it is copied into the workspace afterwards
+        width, height = depth_map_size(source.path if source.path is not None else source.open(), source.name)
     except DepthMapError as error:
         raise InvalidInputError(str(error), field) from error
     if max(width, height) > max_side:

@@ -40,6 +40,7 @@ from ..fileio import write_bytes_atomic, write_json_atomic
 from .bounded import configure_model
 from .checkpoint import FORMAT_VERSION, atomic_save, find_checkpoint, load_checkpoint, model_state
 from .dataset import ALPHA_KEY, prepare_dataset, read_transforms
+from .geometry import BOUNDS_KEY
 from .method_configs import tier_config
 from .pipeline import In2NPipeline
 from .types import CameraSpec, EditParams, EngineEvent, Phase, Progress, RenderResult
@@ -279,6 +280,11 @@ class EditSession:
     @property
     def num_images(self) -> int:
         return self.pipeline.datamanager.num_images
+
+    @property
+    def scene_bounds(self) -> dict[str, list[float]] | None:
+        """The box (scene frame) around the scene's surfaces when the dataset knows it, else None."""
+        return read_transforms(self.workdir / "dataset").get(BOUNDS_KEY)
 
     @property
     def training_cameras(self) -> list[CameraSpec]:

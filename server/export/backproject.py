@@ -8,6 +8,7 @@ nerfstudio normalisation has to be undone here (the engine already undid it).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,11 +41,33 @@ class Crop:
         return np.linalg.norm(points - self.centre, axis=-1) <= self.radius
 
 
+@dataclass(frozen=True)
+class BoxCrop:
+    """An axis-aligned box that geometry must lie in: the scene's known bounds (exact depth, or given)."""
+
+    low: np.ndarray
+    high: np.ndarray
+
+    def inside(self, points: np.ndarray) -> np.ndarray:
+        return np.all((points >= self.low) & (points <= self.high), axis=-1)
+
+
 NO_CROP = Crop(np.zeros(3), None)
+Region = Crop | BoxCrop
+
+
+def session_region(session: Any, crop: bool) -> Region:
+    """Where exported geometry may lie: the scene's bounds when known, else the camera rig's sphere."""
+    if not crop:
+        return NO_CROP
+    bounds = getattr(session, "scene_bounds", None)
+    if bounds is not None:
+        return BoxCrop(np.asarray(bounds["min"], np.float64), np.asarray(bounds["max"], np.float64))
+    return Crop.around_cameras(session.training_cameras)
 
 
 def surface_pixels(
-    render: RenderResult, camera: CameraSpec, min_accumulation: float = 0.5, crop: Crop = NO_CROP
+    render: RenderResult, camera: CameraSpec, min_accumulation: float = 0.5, crop: Region = NO_CROP
 ) -> tuple[np.ndarray, np.ndarray]:
     """World points [H, W, 3] of every pixel and the mask [H, W] of opaque pixels inside `crop`."""
     depth = np.asarray(render.depth, dtype=np.float32).reshape(camera.height, camera.width)
@@ -56,7 +79,7 @@ def surface_pixels(
 
 
 def backproject(
-    render: RenderResult, camera: CameraSpec, min_accumulation: float = 0.5, crop: Crop = NO_CROP
+    render: RenderResult, camera: CameraSpec, min_accumulation: float = 0.5, crop: Region = NO_CROP
 ) -> tuple[np.ndarray, np.ndarray]:
     """World points [N, 3] and colours [N, 3] (0..1) of the opaque pixels of one render."""
     world, keep = surface_pixels(render, camera, min_accumulation, crop)
@@ -73,3 +96,71 @@ def scaled_cameras(cameras: list[CameraSpec], scale: float, max_side: int = 1024
         height = max(8, round(camera.height * factor))
         out.append(camera.resized(width, height))
     return out
+
+
+@dataclass
+class SurfaceView:
+    """One render at a camera, its pixels' world points and which of them are kept as surface."""
+
+    camera: CameraSpec
+    render: RenderResult
+    world: np.ndarray  # [H, W, 3]
+    keep: np.ndarray  # [H, W] bool
+
+
+def surface_views(
+    session: Any, cameras: list[CameraSpec], region: Region, min_accumulation: float = 0.5
+) -> list[SurfaceView]:
+    """Render every camera and keep the opaque, in-region pixels that other views agree with."""
+    views = []
+    for camera in cameras:
+        render = session.render(camera)
+        world, keep = surface_pixels(render, camera, min_accumulation, region)
+        views.append(SurfaceView(camera, render, world, keep))
+    for view, agreed in zip(views, multi_view_agreement(views), strict=True):
+        view.keep &= agreed
+    return views
+
+
+CONSISTENT_DEPTH = 0.03
+"""A point agrees with another view when their depths differ by at most this share of that depth."""
+MIN_AGREEING_VIEWS = 2
+"""A surface point must be confirmed by this many other views: fog in front of one camera is not."""
+
+
+def multi_view_agreement(views: list[SurfaceView]) -> list[np.ndarray]:
+    """Per view, [H, W] True where a kept pixel's point lies on the surface other views render.
+
+    A floater that one view sees as its surface lies in free space for the others (in front of what they
+    see), so it is not confirmed; a true surface point is seen at the same depth from its neighbours.
+    With fewer than MIN_AGREEING_VIEWS + 1 views nothing can be confirmed, and everything is kept.
+    """
+    if len(views) <= MIN_AGREEING_VIEWS:
+        return [view.keep.copy() for view in views]
+    results = []
+    for i, view in enumerate(views):
+        points = view.world[view.keep]  # [M, 3]
+        agree = np.zeros(len(points), np.int32)
+        for j, other in enumerate(views):
+            if j != i and len(points):
+                agree += _agrees_with(points, other)
+        agreed = np.zeros_like(view.keep)
+        agreed[view.keep] = agree >= MIN_AGREEING_VIEWS
+        results.append(agreed)
+    return results
+
+
+def _agrees_with(points: np.ndarray, view: SurfaceView) -> np.ndarray:
+    camera = view.camera
+    c2w = np.asarray(camera.camera_to_world, dtype=np.float64)[:3, :4]
+    local = (points - c2w[:, 3]) @ c2w[:, :3]  # world -> camera (OpenGL axes)
+    z = -local[:, 2]
+    in_front = z > 1e-9
+    safe_z = np.where(in_front, z, 1.0)
+    col = np.floor(local[:, 0] / safe_z * camera.fx + camera.cx).astype(np.int64)
+    row = np.floor(-local[:, 1] / safe_z * camera.fy + camera.cy).astype(np.int64)
+    inside = in_front & (col >= 0) & (col < camera.width) & (row >= 0) & (row < camera.height)
+    col, row = np.where(inside, col, 0), np.where(inside, row, 0)
+    depth = np.asarray(view.render.depth, np.float64).reshape(camera.height, camera.width)[row, col]
+    seen = view.keep[row, col] & inside
+    return seen & (np.abs(z - depth) <= CONSISTENT_DEPTH * depth)

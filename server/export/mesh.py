@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..jobs.errors import ConflictError
-from .backproject import NO_CROP, Crop, backproject, scaled_cameras, surface_pixels
+from .backproject import Crop, scaled_cameras, session_region, surface_views
 
 OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])  # camera axes: open3d looks down +Z with +Y down
 
@@ -22,17 +22,18 @@ def tsdf_mesh(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vertices [V, 3], triangles [F, 3] and vertex colours [V, 3] in the scene frame.
 
-    `resolution` is the number of voxels along the longest side of the surface's bounding box. With
-    `crop`, only depth inside the camera rig's sphere is fused (`Crop.around_cameras`).
+    `resolution` is the number of voxels along the longest side of the surface's bounding box. Only
+    depth that other views agree with is fused (`multi_view_agreement`); with `crop`, only depth inside
+    the scene's bounds (or, when unknown, the camera rig's sphere).
     """
     import open3d as o3d
 
     cameras = session.training_cameras
     longest = max(max(c.width, c.height) for c in cameras)
     cameras = scaled_cameras(cameras, max(1.0, min(2.0 * resolution, 512) / longest))
-    region = Crop.around_cameras(cameras) if crop else NO_CROP
-    renders = [(camera, session.render(camera)) for camera in cameras]
-    points = [backproject(render, camera, min_accumulation, region)[0] for camera, render in renders]
+    region = session_region(session, crop)
+    views = surface_views(session, cameras, region, min_accumulation)
+    points = [view.world[view.keep] for view in views]
     cloud = np.concatenate(points) if points else np.zeros((0, 3), np.float32)
     if len(cloud) < 16:
         raise ConflictError("the reconstruction has no opaque surface to export yet; let it train longer")
@@ -50,8 +51,8 @@ def tsdf_mesh(
         color_type=o3d.pipelines.integration.TSDFVolumeColorType.RGB8,
         origin=low.astype(np.float64).reshape(3, 1),
     )
-    for camera, render in renders:
-        _, opaque = surface_pixels(render, camera, min_accumulation, region)
+    for view in views:
+        camera, render, opaque = view.camera, view.render, view.keep
         depth = np.asarray(render.depth, np.float32).reshape(camera.height, camera.width).copy()
         depth[~opaque] = 0.0
         if not opaque.any():
@@ -73,7 +74,7 @@ def tsdf_mesh(
         volume.integrate(rgbd, intrinsic, np.linalg.inv(c2w @ OPENGL_TO_OPENCV))
     mesh = volume.extract_triangle_mesh()
     mesh = mesh.crop(o3d.geometry.AxisAlignedBoundingBox(low, high))
-    if region.radius is not None:
+    if not isinstance(region, Crop) or region.radius is not None:
         mesh.remove_vertices_by_mask(~region.inside(np.asarray(mesh.vertices)))
     vertices = np.asarray(mesh.vertices, np.float64)
     faces = np.asarray(mesh.triangles, np.int64)

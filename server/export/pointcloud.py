@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..jobs.errors import ConflictError
-from .backproject import NO_CROP, Crop, backproject, scaled_cameras
+from .backproject import Region, scaled_cameras, session_region, surface_views
 
 
 def point_cloud(
@@ -19,10 +19,11 @@ def point_cloud(
     The training cameras are rendered at a size whose pixel count is a little over `num_points`
     (not every pixel is opaque; rendered once more, larger, when far fewer came out), then the points
     are subsampled to `num_points` at most.
-    With `crop`, only points inside the camera rig's sphere are kept (`Crop.around_cameras`).
+    Only opaque points that other views see at the same depth are kept (`multi_view_agreement`); with
+    `crop`, only those inside the scene's bounds (or, when unknown, the camera rig's sphere).
     """
     cameras = session.training_cameras
-    region = Crop.around_cameras(cameras) if crop else NO_CROP
+    region = session_region(session, crop)
     pixels = sum(camera.width * camera.height for camera in cameras)
     scale = float(np.clip(math.sqrt(1.5 * num_points / max(pixels, 1)), 1 / 8, 8.0))
     all_points, all_colors = _render_points(session, cameras, scale, region)
@@ -38,13 +39,13 @@ def point_cloud(
 
 
 def _render_points(
-    session: Any, cameras: list[Any], scale: float, region: Crop
+    session: Any, cameras: list[Any], scale: float, region: Region
 ) -> tuple[np.ndarray, np.ndarray]:
     points, colors = [], []
-    for camera in scaled_cameras(cameras, scale):
-        p, c = backproject(session.render(camera), camera, crop=region)
-        points.append(p)
-        colors.append(c)
+    for view in surface_views(session, scaled_cameras(cameras, scale), region):
+        rgb = np.asarray(view.render.rgb, dtype=np.float32).reshape(*view.keep.shape, 3)
+        points.append(view.world[view.keep].astype(np.float32))
+        colors.append(np.clip(rgb[view.keep], 0.0, 1.0))
     if not points:
         return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32)
     return np.concatenate(points), np.concatenate(colors)

@@ -147,6 +147,19 @@ def render_view(
     spheres: tuple[Sphere, ...] = DEFAULT_SPHERES,
 ) -> np.ndarray:
     """Ray-cast one view in the local frame; returns [H, W, 3] float32 in [0, 1]."""
+    return render_layers(c2w_local, width, height, focal, spheres)[0]
+
+
+def render_layers(
+    c2w_local: np.ndarray,
+    width: int,
+    height: int,
+    focal: float,
+    spheres: tuple[Sphere, ...] = DEFAULT_SPHERES,
+    ground: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Colour [H, W, 3], alpha [H, W] (1 where a surface was hit) and z-depth [H, W] in local units
+    (0 where nothing was hit): what Blender's capture knows of a view, for tests without Blender."""
     cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
     dirs_cam = np.stack([(cols - width / 2) / focal, -(rows - height / 2) / focal, -np.ones_like(cols)], -1)
     dirs = dirs_cam.reshape(-1, 3) @ c2w_local[:3, :3].T
@@ -162,6 +175,7 @@ def render_view(
     hit = t_ground > 1e-6
     hit_points = origin + t_ground[:, None] * dirs
     hit &= (np.abs(hit_points[:, 0]) < GROUND_HALF_SIZE) & (np.abs(hit_points[:, 1]) < GROUND_HALF_SIZE)
+    hit &= ground
     checker = (np.floor(hit_points[:, 0] * 2) + np.floor(hit_points[:, 1] * 2)) % 2
     ground_colour = np.where(checker[:, None] > 0, [0.82, 0.8, 0.76], [0.45, 0.42, 0.4])
     nearest = np.where(hit, t_ground, nearest)
@@ -182,7 +196,13 @@ def render_view(
     lit = np.isfinite(nearest)
     shade = 0.35 + 0.65 * np.clip(normal @ LIGHT_DIRECTION, 0.0, 1.0)
     colour = np.where(lit[:, None], colour * shade[:, None], colour)
-    return np.clip(colour, 0, 1).reshape(height, width, 3).astype(np.float32)
+    forward = -c2w_local[:3, 2] / np.linalg.norm(c2w_local[:3, 2])
+    z_depth = np.where(lit, np.where(lit, nearest, 0.0) * (dirs @ forward), 0.0)
+    return (
+        np.clip(colour, 0, 1).reshape(height, width, 3).astype(np.float32),
+        lit.reshape(height, width).astype(np.float32),
+        z_depth.reshape(height, width).astype(np.float32),
+    )
 
 
 def _camera_entry(pose_world: np.ndarray, width: int, height: int, focal: float) -> dict:
@@ -197,6 +217,33 @@ def _camera_entry(pose_world: np.ndarray, width: int, height: int, focal: float)
     }
 
 
+def _write_view(
+    out_dir: Path,
+    name: str,
+    pose: np.ndarray,
+    size: int,
+    focal: float,
+    spheres: tuple[Sphere, ...],
+    frame: SceneFrame,
+    capture_entry: dict | None,
+) -> None:
+    """Write one view's image; with `capture_entry`, as RGBA plus a depth map the entry then names."""
+    colour, alpha, depth = render_layers(pose, size, size, focal, spheres, ground=capture_entry is None)
+    if capture_entry is None:
+        Image.fromarray((colour * 255).round().astype(np.uint8)).save(out_dir / name)
+        return
+    rgba = np.concatenate([colour, alpha[..., None]], axis=-1)
+    Image.fromarray((rgba * 255).round().astype(np.uint8), "RGBA").save(out_dir / name)
+    depth_name = (
+        str(Path(name).with_suffix(".npy"))
+        .replace("images/", "depths/")
+        .replace("heldout/", "heldout_depths/")
+    )
+    (out_dir / depth_name).parent.mkdir(parents=True, exist_ok=True)
+    np.save(out_dir / depth_name, (depth * frame.scale).astype(np.float32), allow_pickle=False)
+    capture_entry["depth_file_path"] = depth_name
+
+
 def generate_scene(
     out_dir: Path,
     *,
@@ -205,8 +252,13 @@ def generate_scene(
     num_heldout: int = 4,
     frame: SceneFrame | None = None,
     spheres: tuple[Sphere, ...] = DEFAULT_SPHERES,
+    as_blender_capture: bool = False,
 ) -> ProceduralScene:
-    """Write a nerfstudio dataset (transforms.json + images/) and held-out views (heldout/)."""
+    """Write a nerfstudio dataset (transforms.json + images/) and held-out views (heldout/).
+
+    `as_blender_capture`: no ground, RGBA images (empty sky) and float depth maps (`depths/`, world
+    units), as the Blender extension captures objects on a world background.
+    """
     frame = frame or SceneFrame()
     focal = size / (2 * math.tan(math.radians(50.0) / 2))  # 50° field of view
     out_dir = Path(out_dir)
@@ -219,10 +271,9 @@ def generate_scene(
     frames = []
     for index, pose in enumerate(train_poses):
         name = f"images/{index:04d}.png"
-        Image.fromarray((render_view(pose, size, size, focal, spheres) * 255).round().astype(np.uint8)).save(
-            out_dir / name
-        )
-        frames.append({"file_path": name, **_camera_entry(frame.pose_to_world(pose), size, size, focal)})
+        entry = {"file_path": name, **_camera_entry(frame.pose_to_world(pose), size, size, focal)}
+        _write_view(out_dir, name, pose, size, focal, spheres, frame, entry if as_blender_capture else None)
+        frames.append(entry)
     (out_dir / "transforms.json").write_text(
         json.dumps({"camera_model": "OPENCV", "frames": frames}, indent=1)
     )
@@ -230,9 +281,8 @@ def generate_scene(
     heldout = []
     for index, pose in enumerate(ring_poses(num_heldout, 3.2, 45.0, 11.0)):
         name = f"heldout/{index:04d}.png"
-        Image.fromarray((render_view(pose, size, size, focal, spheres) * 255).round().astype(np.uint8)).save(
-            out_dir / name
-        )
-        heldout.append({"file_path": name, **_camera_entry(frame.pose_to_world(pose), size, size, focal)})
+        entry = {"file_path": name, **_camera_entry(frame.pose_to_world(pose), size, size, focal)}
+        _write_view(out_dir, name, pose, size, focal, spheres, frame, entry if as_blender_capture else None)
+        heldout.append(entry)
     (out_dir / "heldout.json").write_text(json.dumps({"frames": heldout}, indent=1))
     return ProceduralScene(out_dir, frame, spheres, heldout)

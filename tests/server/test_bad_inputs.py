@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
 from server_process import ServerProcess, upload_parts, workspace_snapshot
@@ -37,11 +38,23 @@ def frame(name: str = "a.png", **changes: Any) -> dict[str, Any]:
     return camera
 
 
-def scene_upload(frames: list[dict], images: dict[str, bytes], transforms_text: str | None = None) -> dict:
+def npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=array.dtype == object)
+    return buffer.getvalue()
+
+
+def scene_upload(
+    frames: list[dict],
+    images: dict[str, bytes],
+    transforms_text: str | None = None,
+    depths: dict[str, bytes] | None = None,
+) -> dict:
     """Always multipart (the transforms go as a plain form field, so even zero images is multipart)."""
     text = transforms_text if transforms_text is not None else json.dumps({"frames": frames})
     files = [("transforms", (None, text.encode()))]
     files += [("images", (name, data, "image/png")) for name, data in images.items()]
+    files += [("depths", (name, data, "application/octet-stream")) for name, data in (depths or {}).items()]
     return {"files": files}
 
 
@@ -89,8 +102,71 @@ SINGULAR = [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 3], [0, 0, 0, 1]]
 MIRRORED = [[-1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 3], [0, 0, 0, 1]]
 BAD_LAST_ROW = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 3], [0, 0, 1, 1]]
 
+
+def depth_upload(payload: bytes) -> dict:
+    return scene_upload([frame(depth_file_path="depths/a.npy")], {"a.png": png()}, depths={"a.npy": payload})
+
+
 # (name, method, path, request kwargs, status, code, field prefix)
 CASES: list[tuple[str, str, str, Callable[[dict], dict], int, str, str | None]] = [
+    (
+        "depth array with three dimensions",
+        "POST",
+        "/v1/scenes",
+        lambda r: depth_upload(npy(np.ones((32, 32, 3), np.float32))),
+        422,
+        "validation_error",
+        "frames[0].depth_file_path",
+    ),
+    (
+        "integer depth array",
+        "POST",
+        "/v1/scenes",
+        lambda r: depth_upload(npy(np.ones((32, 32), np.int64))),
+        422,
+        "validation_error",
+        "frames[0].depth_file_path",
+    ),
+    (
+        "pickled depth (never unpickled)",
+        "POST",
+        "/v1/scenes",
+        lambda r: depth_upload(npy(np.array([{"x": 1}], dtype=object))),
+        422,
+        "validation_error",
+        "frames[0].depth_file_path",
+    ),
+    (
+        "depth of another size than its image",
+        "POST",
+        "/v1/scenes",
+        lambda r: depth_upload(npy(np.ones((16, 32), np.float32))),
+        422,
+        "validation_error",
+        "frames[0].depth_file_path",
+    ),
+    (
+        "8-bit PNG as depth",
+        "POST",
+        "/v1/scenes",
+        lambda r: depth_upload(png()),
+        422,
+        "validation_error",
+        "frames[0].depth_file_path",
+    ),
+    (
+        "bounds with min above max",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload(
+            [],
+            {"a.png": png()},
+            json.dumps({"frames": [frame()], "in2n_bounds": {"min": [0, 0, 0], "max": [1, -1, 1]}}),
+        ),
+        422,
+        "validation_error",
+        "transforms.in2n_bounds",
+    ),
     (
         "malformed transforms JSON",
         "POST",
@@ -450,6 +526,32 @@ def test_a_valid_upload_then_delete(
     assert client.get(f"/v1/scenes/{scene['scene_id']}/images/16").status_code == 404
     assert [s["scene_id"] for s in client.get("/v1/scenes").json()] == [scene["scene_id"]]
     assert client.delete(f"/v1/scenes/{scene['scene_id']}").status_code == 204
+    assert workspace_snapshot(server.workspace) == before
+
+
+def test_rgba_upload_with_float_depth(server: ServerProcess, client: httpx.Client) -> None:
+    """What the Blender extension sends by default: RGBA colour and float32 .npy depth beyond 65 m."""
+    before = workspace_snapshot(server.workspace)
+    rgba = io.BytesIO()
+    Image.new("RGBA", (32, 32), (200, 40, 40, 0)).save(rgba, format="PNG")
+    depth = np.zeros((32, 32), np.float32)
+    depth[8:24, 8:24] = 120.0
+    frames = [frame(f"{i}.png", depth_file_path=f"depths/{i}.npy") for i in range(2)]
+    frames[1]["transform_matrix"] = [[1, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 3], [0, 0, 0, 1]]
+    upload = scene_upload(
+        frames,
+        {f"{i}.png": rgba.getvalue() for i in range(2)},
+        depths={f"{i}.npy": npy(depth) for i in range(2)},
+    )
+    response = client.post("/v1/scenes", **upload)
+    assert response.status_code == 201, response.text
+    scene_id = response.json()["scene_id"]
+    prepared = server.workspace / "scenes" / scene_id / "dataset"
+    meta = json.loads((prepared / "transforms.json").read_text())
+    assert meta["in2n_alpha"] is True
+    assert meta["in2n_bounds"]["min"][2] < -117.0 < meta["in2n_bounds"]["max"][2]  # z = 3 - 120
+    assert np.load(prepared / meta["frames"][0]["in2n_depth_path"]).max() == pytest.approx(120.0)
+    assert client.delete(f"/v1/scenes/{scene_id}").status_code == 204
     assert workspace_snapshot(server.workspace) == before
 
 

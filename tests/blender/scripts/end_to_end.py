@@ -6,6 +6,7 @@ operators; the timer function (session.drain) is called by hand: bpy.app.timers 
 
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 
@@ -18,6 +19,7 @@ ext = install(zip_path)
 session = ext.session
 capture = ext.capture
 MODULE = "bl_ext.user_default.blender_in2n"
+ground_truth = importlib.import_module(f"{MODULE}.ground_truth")
 prefs = bpy.context.preferences.addons[MODULE].preferences
 prefs.port = port
 status = bpy.context.window_manager.in2n
@@ -69,6 +71,8 @@ targets = [scene.objects["Cube"], sphere]
 for ob in scene.objects:
     ob.select_set(ob in targets)
 source_lo, source_hi = capture.world_bounds(targets)
+true_surface = ground_truth.surface_samples(targets, 20000)
+surface_diagonal = float(np.linalg.norm(true_surface.max(axis=0) - true_surface.min(axis=0)))
 
 # 1. The server is reachable.
 assert bpy.ops.in2n.check_server() == {"FINISHED"}
@@ -80,6 +84,8 @@ settings = scene.in2n
 settings.source = "RIG"
 settings.rig_kind = "HEMISPHERE"
 settings.rig_views = 16
+settings.with_depth = True  # the default; said here because the surface check below depends on it
+settings.transparent_background = True
 settings.resolution = 48
 settings.instruction = "make it look like bronze"
 settings.tier = "in2n-cpu"
@@ -145,7 +151,7 @@ def capture_rig() -> list:
     return list(bpy.data.collections[capture.RIG_COLLECTION].objects)
 
 
-# 5. Import the point cloud and the mesh; they must overlap the source objects' bounds.
+# 5. Import the point cloud and the mesh; the points must lie on the source objects' surfaces.
 def import_kind(kind: str, fmt: str = "ply") -> dict:
     status.imported_object = ""
     status.error = ""
@@ -168,7 +174,12 @@ def import_kind(kind: str, fmt: str = "ply") -> dict:
         rig = np.array([list(ob.matrix_world.translation) for ob in capture_rig()])
         nearest_camera = np.min(np.linalg.norm(points[:, None, :] - rig[None, :, :], axis=2), axis=1)
         centre = (np.array(source_lo) + np.array(source_hi)) / 2.0
+        sample = points[np.random.default_rng(0).choice(len(points), min(len(points), 4000), replace=False)]
+        to_surface = ground_truth.nearest_distances(sample, true_surface) / surface_diagonal
         distances = {
+            "precision_2pct": float(np.mean(to_surface <= 0.02)),
+            "precision_5pct": float(np.mean(to_surface <= 0.05)),
+            "median_to_surface_over_diagonal": float(np.median(to_surface)),
             "median_to_nearest_camera": float(np.median(nearest_camera)),
             "median_to_source_centre": float(np.median(np.linalg.norm(points - centre, axis=1))),
             "rig_radius": float(np.median(np.linalg.norm(rig - centre, axis=1))),
