@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..editor.loading import EditorUnavailableError
+from ..export.errors import NothingToExportError
 from ..jobs import errors
 
 log = logging.getLogger(__name__)
@@ -21,7 +23,11 @@ STATUS_OF: dict[type[errors.ServerError], tuple[int, str]] = {
     errors.ConflictError: (409, "conflict"),
     errors.TooLargeError: (413, "too_large"),
     errors.InvalidInputError: (422, "validation_error"),
-    errors.EditorNotAvailableError: (503, "editor_unavailable"),
+}
+# Errors of the layers below, raised where they happen (they know nothing of HTTP): status, code, field.
+STATUS_OF_DOMAIN: dict[type[Exception], tuple[int, str, str | None]] = {
+    NothingToExportError: (409, "conflict", None),
+    EditorUnavailableError: (503, "editor_unavailable", "model"),
 }
 CODE_OF_STATUS = {
     400: "bad_request",
@@ -54,11 +60,21 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str | None:
     return text or None
 
 
+def _domain_handler(status: int, code: str, field: str | None) -> Any:
+    async def handle(request: Request, error: Exception) -> JSONResponse:
+        return error_response(status, code, str(error), field)
+
+    return handle
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.ServerError)
     async def _domain(request: Request, error: errors.ServerError) -> JSONResponse:
         status, code = STATUS_OF.get(type(error), (500, "internal_error"))
         return error_response(status, code, error.message, error.field)
+
+    for error_class, (status, code, field) in STATUS_OF_DOMAIN.items():
+        app.add_exception_handler(error_class, _domain_handler(status, code, field))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:

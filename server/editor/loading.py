@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where it is used: health and job routes import this module
+    import torch
 
 DEFAULT_MODEL = "timbrooks/instruct-pix2pix"
 BUNDLED_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -74,6 +76,8 @@ def describe_model(model: str | None) -> tuple[bool, str]:
 
 def editor_dtype(device: torch.device, half_precision: bool) -> torch.dtype:
     """fp16 only on CUDA; the CPU runs every component in fp32 (mixed dtypes fail there)."""
+    import torch
+
     return torch.float16 if half_precision and device.type == "cuda" else torch.float32
 
 

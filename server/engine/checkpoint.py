@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..fileio import write_bytes_atomic
+from .workdir import checkpoint_path
 
 FORMAT_VERSION = 1
 
@@ -53,7 +54,7 @@ def find_checkpoint(location: Path) -> Path:
     location = Path(location)
     if location.is_file():
         return location
-    candidates = [location / "checkpoints" / "latest.pt"]
+    candidates = [checkpoint_path(location)]
     for folder in (location, location / "nerfstudio_models"):
         candidates += sorted(
             folder.glob("step-*.ckpt"), key=lambda p: int(p.stem.split("-")[1]), reverse=True

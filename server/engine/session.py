@@ -37,6 +37,7 @@ from PIL import Image
 
 from ..editor.base import Editor
 from ..fileio import write_bytes_atomic, write_json_atomic
+from . import workdir as layout
 from .bounded import configure_model
 from .checkpoint import FORMAT_VERSION, atomic_save, find_checkpoint, load_checkpoint, model_state
 from .dataset import ALPHA_KEY, prepare_dataset, read_transforms
@@ -47,8 +48,6 @@ from .types import CameraSpec, EditParams, EngineEvent, Phase, Progress, RenderR
 
 EventCallback = Callable[[EngineEvent], None]
 EditorSource = Editor | Callable[[], Editor] | None
-SESSION_FILE = "session.json"
-CHECKPOINT = Path("checkpoints") / "latest.pt"
 
 
 class TrainingDivergedError(RuntimeError):
@@ -144,7 +143,7 @@ class EditSession:
             raise ValueError("instruction: must not be empty")
         tier_config(params.tier)  # validates the tier name before anything is written
         workdir = Path(workdir)
-        if (workdir / SESSION_FILE).exists():
+        if layout.session_file(workdir).exists():
             raise FileExistsError(f"{workdir} already holds a session; use EditSession.resume")
         workdir.mkdir(parents=True, exist_ok=True)
         prepare_dataset(dataset_dir, workdir / "dataset", params.max_image_size)
@@ -167,7 +166,7 @@ class EditSession:
             "continue_from_edit": continue_from_edit,
             "created_at": time.time(),
         }
-        write_json_atomic(workdir / SESSION_FILE, meta)
+        write_json_atomic(layout.session_file(workdir), meta)
         session = cls(workdir, meta, editor=editor, device=resolve_device(device), on_event=on_event)
         if checkpoint_path is not None:
             session._load_base(checkpoint_path)
@@ -184,12 +183,12 @@ class EditSession:
     ) -> EditSession:
         """Reopen a session at its last checkpoint, with its newest edited images."""
         workdir = Path(workdir)
-        if not (workdir / SESSION_FILE).is_file():
-            raise FileNotFoundError(f"{workdir} holds no session ({SESSION_FILE} missing)")
-        meta = json.loads((workdir / SESSION_FILE).read_text(encoding="utf-8"))
+        if not layout.has_session(workdir):
+            raise FileNotFoundError(f"{workdir} holds no session ({layout.SESSION_FILE} missing)")
+        meta = json.loads(layout.session_file(workdir).read_text(encoding="utf-8"))
         session = cls(workdir, meta, editor=editor, device=resolve_device(device), on_event=on_event)
-        if (workdir / CHECKPOINT).is_file():
-            session._load_own(workdir / CHECKPOINT)
+        if layout.checkpoint_path(workdir).is_file():
+            session._load_own(layout.checkpoint_path(workdir))
         elif meta.get("base_checkpoint"):
             session._load_base(Path(meta["base_checkpoint"]))
         return session
@@ -405,10 +404,10 @@ class EditSession:
                 "images": (images.detach().clamp(0, 1) * 255).round().to(torch.uint8).cpu(),
                 "seconds_per_step": dict(self._seconds_per_step),
             }
-            path = atomic_save(payload, self.workdir / CHECKPOINT)
+            path = atomic_save(payload, layout.checkpoint_path(self.workdir))
             self._meta["step"] = self._step
             self._meta["phase"] = self.plan.phase_at(self._step)
-            write_json_atomic(self.workdir / SESSION_FILE, self._meta)
+            write_json_atomic(layout.session_file(self.workdir), self._meta)
             self._emit("checkpoint", step=self._step, path=str(path))
             return path
 
@@ -423,7 +422,7 @@ class EditSession:
         datamanager = self.pipeline.datamanager
         for index in range(datamanager.num_images):
             # An edit written after the checkpoint is newer than the checkpoint's copy: never lose it.
-            edited = self.workdir / "edited" / f"{index:04d}.png"
+            edited = layout.edited_image_path(self.workdir, index)
             mode = "RGBA" if self.has_alpha else "RGB"
             datamanager.replace_image(index, _read_png(edited, mode) if edited.is_file() else images[index])
 
@@ -444,7 +443,7 @@ class EditSession:
             self.grad_scaler.load_state_dict(checkpoint["grad_scaler"])
 
     def _on_edit(self, index: int, edited: torch.Tensor) -> None:
-        path = self.workdir / "edited" / f"{index:04d}.png"
+        path = layout.edited_image_path(self.workdir, index)
         _write_png_atomic(path, edited.detach().float().cpu().numpy())
         self._emit(
             "edit", image_index=index, edits_done=self.pipeline.edits_done, step=self._step, path=str(path)
@@ -523,10 +522,9 @@ class _NoEditor:
 def _adopt_edited_images(base: Path, dataset_dir: Path) -> None:
     """Make a previous session's newest edits the originals of this one (edits stack)."""
     base_dir = base if base.is_dir() else base.parent.parent
-    edited_dir = base_dir / "edited"
-    if not edited_dir.is_dir():
+    if not layout.edited_dir(base_dir).is_dir():
         raise FileNotFoundError(f"{base_dir} has no edited images to continue from")
-    for edited in sorted(edited_dir.glob("[0-9][0-9][0-9][0-9].png")):
+    for edited in layout.edited_images(base_dir):
         target = dataset_dir / "images" / edited.name
         if not target.is_file():
             raise ValueError(f"{edited.name} has no matching view in this dataset: is it the same scene?")

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ..jobs.errors import ConflictError
 from .backproject import Crop, scaled_cameras, session_region, surface_views
+from .errors import NothingToExportError
 
 OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])  # camera axes: open3d looks down +Z with +Y down
 
@@ -36,7 +36,9 @@ def tsdf_mesh(
     points = [view.world[view.keep] for view in views]
     cloud = np.concatenate(points) if points else np.zeros((0, 3), np.float32)
     if len(cloud) < 16:
-        raise ConflictError("the reconstruction has no opaque surface to export yet; let it train longer")
+        raise NothingToExportError(
+            "the reconstruction has no opaque surface to export yet; let it train longer"
+        )
     low, high = np.percentile(cloud, 0.5, axis=0), np.percentile(cloud, 99.5, axis=0)
     pad = 0.05 * (high - low).max()
     low, high = low - pad, high + pad
@@ -80,5 +82,7 @@ def tsdf_mesh(
     faces = np.asarray(mesh.triangles, np.int64)
     colors = np.asarray(mesh.vertex_colors, np.float64)
     if len(faces) == 0:
-        raise ConflictError("TSDF fusion found no surface; let the job train longer or lower the resolution")
+        raise NothingToExportError(
+            "TSDF fusion found no surface; let the job train longer or lower the resolution"
+        )
     return vertices, faces, colors if len(colors) == len(vertices) else np.full_like(vertices, 0.7)

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..jobs.errors import ConflictError
 from .backproject import Region, scaled_cameras, session_region, surface_views
+from .errors import NothingToExportError
 
 
 def point_cloud(
@@ -31,7 +31,9 @@ def point_cloud(
         scale = float(min(8.0, scale * math.sqrt(1.5 * num_points / len(all_points))))
         all_points, all_colors = _render_points(session, cameras, scale, region)
     if len(all_points) == 0:
-        raise ConflictError("the reconstruction has no opaque surface to export yet; let it train longer")
+        raise NothingToExportError(
+            "the reconstruction has no opaque surface to export yet; let it train longer"
+        )
     if len(all_points) > num_points:
         keep = np.random.default_rng(seed).choice(len(all_points), size=num_points, replace=False)
         all_points, all_colors = all_points[keep], all_colors[keep]

@@ -34,7 +34,3 @@ class TooLargeError(ServerError):
 
 class ForbiddenError(ServerError):
     """A server-side path outside the allowed roots (403)."""
-
-
-class EditorNotAvailableError(ServerError):
-    """The editor model cannot be loaded on this server (503); the message says how to provide it."""

@@ -30,10 +30,11 @@ from blender_in2n.wire import (
 )
 
 from ..config import Settings
-from .errors import ConflictError, EditorNotAvailableError, NotFoundError
+from ..engine import workdir as layout
+from .errors import ConflictError, NotFoundError
 from .events import Event, EventHub
 from .store import JobRecord, JobStore, SceneStore, Workspace, new_id
-from .worker import Worker, checkpoint_path
+from .worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class JobService:
 
     def check_editor(self) -> None:
         """Refuse a job up front when its editor cannot load here (offline without weights, a bad path)."""
-        from ..editor.loading import describe_model, resolve_model
+        from ..editor.loading import EditorUnavailableError, describe_model, resolve_model
 
         available, message = describe_model(self.settings.model)
         if available:
@@ -95,7 +96,7 @@ class JobService:
         local = Path(resolve_model(self.settings.model)).expanduser().exists()
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "")
         if local or offline:
-            raise EditorNotAvailableError(message, field="model")
+            raise EditorUnavailableError(message)
 
     def create(self, params: dict[str, Any]) -> JobRecord:
         self.scenes.get(params["scene_id"])
@@ -105,7 +106,7 @@ class JobService:
             base_record = self.jobs.get(base)
             if base_record.state in ("queued", "running"):
                 raise ConflictError(f"base job {base} is still {base_record.state}", field="base_job_id")
-            if not checkpoint_path(self.workspace.session_dir(base)).is_file():
+            if not layout.checkpoint_path(self.workspace.session_dir(base)).is_file():
                 raise ConflictError(f"base job {base} has no checkpoint to start from", field="base_job_id")
         record = JobRecord(job_id=new_id("j"), scene_id=params["scene_id"], params=params)
         self.jobs.create(record)
@@ -131,7 +132,7 @@ class JobService:
         record = self.jobs.get(job_id)
         if record.state not in ("cancelled", "failed"):
             raise ConflictError(f"job {job_id} is {record.state}; only cancelled or failed jobs resume")
-        if not (self.workspace.session_dir(job_id) / "session.json").is_file():
+        if not layout.has_session(self.workspace.session_dir(job_id)):
             self.scenes.get(record.scene_id)  # never started: it still needs its scene
         record = self._set_state(
             job_id, "queued", "queued again; continues from its last checkpoint", error=None
@@ -186,14 +187,14 @@ class JobService:
         """The current training image `index`: edited if it has been, else this job's original."""
         record = self.jobs.get(job_id)
         session_dir = self.workspace.session_dir(job_id)
-        own = session_dir / "dataset" / "images"
-        count = len(list(own.glob("*.png"))) if own.is_dir() else self._scene_image_count(record.scene_id)
+        count = layout.image_count(session_dir)
+        if count is None:
+            count = self._scene_image_count(record.scene_id)
         if not 0 <= index < count:
             raise NotFoundError(f"image index {index} is outside 0..{count - 1}", field="index")
-        name = f"{index:04d}.png"  # the engine's names: edited/ and its own copy of the dataset
-        for candidate in (session_dir / "edited" / name, session_dir / "dataset" / "images" / name):
-            if candidate.is_file():
-                return candidate
+        current = layout.current_image_path(session_dir, index)
+        if current is not None:
+            return current
         if record.scene_id in {s["scene_id"] for s in self.scenes.list()}:  # not started yet
             scene = self.scenes.get(record.scene_id)
             return (
@@ -216,7 +217,7 @@ class JobService:
         record = self.jobs.get(job_id)
         workdir = self.workspace.session_dir(job_id)
         self._drop_export_session(job_id)
-        if (workdir / "session.json").is_file():
+        if layout.has_session(workdir):
             log.info("job %s: resuming from %s", job_id, workdir)
             return EditSession.resume(workdir, device=self.device, on_event=on_event)
         if workdir.exists():  # a creation cut off by a crash: start it again
@@ -335,7 +336,7 @@ class JobService:
         self.publish(job_id, event)
 
     def _export_session(self, job_id: str, record: JobRecord) -> Any:
-        checkpoint = checkpoint_path(self.workspace.session_dir(job_id))
+        checkpoint = layout.checkpoint_path(self.workspace.session_dir(job_id))
         if not checkpoint.is_file():
             raise ConflictError(
                 f"job {job_id} has no reconstruction yet (it is {record.state}); try again later"

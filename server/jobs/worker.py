@@ -14,9 +14,10 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Protocol
 
+from ..editor.loading import EditorUnavailableError
+from ..engine.dataset import DatasetError
 from .errors import ConflictError
 
 log = logging.getLogger(__name__)
@@ -205,9 +206,9 @@ def classify_error(exc: BaseException) -> dict[str, str]:
             return {"code": "out_of_memory", "message": OOM_MESSAGE}
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
-    if type(exc).__name__ == "EditorUnavailableError":
+    if isinstance(exc, EditorUnavailableError):
         return {"code": "editor_unavailable", "message": str(exc)}
-    if type(exc).__name__ == "DatasetError" or isinstance(exc, FileNotFoundError):
+    if isinstance(exc, DatasetError | FileNotFoundError):
         return {"code": "bad_request", "message": str(exc)}
     return {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
 
@@ -220,7 +221,3 @@ def release_accelerator_memory() -> None:
             torch.cuda.empty_cache()
     except Exception:  # noqa: BLE001 - best effort
         pass
-
-
-def checkpoint_path(session_dir: Path) -> Path:
-    return session_dir / "checkpoints" / "latest.pt"

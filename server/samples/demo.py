@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 
 from ..engine.session import EditSession
 from ..engine.types import CameraSpec, EditParams
+from ..engine.workdir import has_session
 from ..export.run import export_geometry
 from .procedural import generate_scene, look_at
 
@@ -106,7 +107,7 @@ def run_demo(
         optimize_cameras=False,  # the sample's cameras are exact
     )
     workdir = out_dir / "session"
-    if (workdir / "session.json").exists():
+    if has_session(workdir):
         session = EditSession.resume(workdir, device=device)
     else:
         session = EditSession.create(scene.root, workdir, params, device=device)

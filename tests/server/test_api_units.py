@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
-from in2n_server.api.errors import field_path
+from in2n_server.api.errors import field_path, install_error_handlers
 from in2n_server.api.jobs import preview_size
 from in2n_server.config import Settings, is_loopback_host
+from in2n_server.editor.loading import EditorUnavailableError
+from in2n_server.export.errors import NothingToExportError
+from in2n_server.jobs.errors import ConflictError
 
 
 @pytest.mark.parametrize(
@@ -55,3 +60,28 @@ def test_settings_refuse_unsafe_or_impossible_configurations(tmp_path) -> None:
     Settings(host="0.0.0.0", token="t", workspace=tmp_path).check()
     with pytest.raises(ValueError, match="not a directory"):
         Settings(workspace=tmp_path, allow_roots=[tmp_path / "missing"]).check()
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code", "field"),
+    [
+        (NothingToExportError("no surface yet"), 409, "conflict", None),
+        (EditorUnavailableError("no weights here"), 503, "editor_unavailable", "model"),
+        (ConflictError("busy", field="base_job_id"), 409, "conflict", "base_job_id"),
+        (RuntimeError("secret detail"), 500, "internal_error", None),
+    ],
+)
+def test_errors_of_every_layer_map_to_one_status(error: Exception, status: int, code: str, field) -> None:
+    """Export and editor errors are their own classes; `api/errors.py` alone turns them into HTTP."""
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/fail")
+    def fail() -> None:
+        raise error
+
+    response = TestClient(app, raise_server_exceptions=False).get("/fail")
+    assert response.status_code == status
+    body = response.json()["error"]
+    assert (body["code"], body["field"]) == (code, field)
+    assert (str(error) in body["message"]) == (status != 500)  # a 500 never shows the exception

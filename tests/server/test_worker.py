@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import torch
 
+from in2n_server.editor.loading import EditorUnavailableError
+from in2n_server.engine.dataset import DatasetError
 from in2n_server.jobs.worker import OOM_MESSAGE, Worker, classify_error
 
 
@@ -117,12 +119,19 @@ def test_cuda_out_of_memory_fails_only_that_job_with_advice() -> None:
     ("error", "code"),
     [
         (torch.cuda.OutOfMemoryError("x"), "out_of_memory"),
-        (type("EditorUnavailableError", (RuntimeError,), {})("no weights"), "editor_unavailable"),
+        (EditorUnavailableError("no weights"), "editor_unavailable"),
+        (DatasetError("frames[2].w", "expected an integer"), "bad_request"),
+        (FileNotFoundError("no transforms.json"), "bad_request"),
+        # Classified by class, not by name: a look-alike of the editor's error is not one.
+        (type("EditorUnavailableError", (RuntimeError,), {})("no weights"), "internal_error"),
         (ValueError("weird"), "internal_error"),
     ],
 )
 def test_errors_are_classified_for_the_user(error: Exception, code: str) -> None:
-    assert classify_error(error)["code"] == code
+    classified = classify_error(error)
+    assert classified["code"] == code
+    if code != "out_of_memory":  # the OOM advice replaces torch's message
+        assert str(error) in classified["message"]
 
 
 def test_stopping_the_server_interrupts_the_job_for_a_later_resume() -> None:

@@ -1,0 +1,7 @@
+"""What an export can fail with; `api/errors.py` maps it to an HTTP status (export knows nothing of HTTP)."""
+
+from __future__ import annotations
+
+
+class NothingToExportError(RuntimeError):
+    """The reconstruction has no surface to export yet (too early in training, or all of it cropped)."""
