@@ -54,6 +54,16 @@ class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+def optimizer_stepped(scale_before: float, scale_after: float) -> bool:
+    """Whether the grad scaler let the optimizers step (nerfstudio's Trainer guard).
+
+    On mixed precision, a step whose gradients overflowed is skipped and the scaler lowers its scale;
+    the learning-rate schedulers must then not step either, or they run ahead of the optimizers. A
+    disabled scaler keeps a scale of 1.0, so every step counts.
+    """
+    return scale_after >= scale_before
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -342,8 +352,10 @@ class EditSession:
             raise TrainingDivergedError(f"loss is {loss.item()} at step {self._step} ({loss_dict})")
         self.grad_scaler.scale(loss).backward()
         self.optimizers.optimizer_scaler_step_all(self.grad_scaler)
+        scale = self.grad_scaler.get_scale()
         self.grad_scaler.update()
-        self.optimizers.scheduler_step_all(nerf_step)
+        if optimizer_stepped(scale, self.grad_scaler.get_scale()):
+            self.optimizers.scheduler_step_all(nerf_step)
         for callback in self.callbacks:
             callback.run_callback_at_location(
                 nerf_step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION
