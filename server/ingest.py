@@ -3,12 +3,14 @@
 Everything is checked before anything lands in the workspace: the request is staged in `tmp/`,
 prepared there (`prepare_dataset`: downscale, alpha and depth kept, per-frame intrinsics) and renamed into
 `scenes/` in one step. A rejected request leaves the workspace as it was.
+
+What a dataset may hold (cameras, the intrinsics a frame may leave out) is the engine's one validator,
+`engine.dataset`; this module adds the request's concerns: limits, file names, allowed roots, staging.
+It imports no torch.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import re
 import shutil
 import tempfile
@@ -19,16 +21,15 @@ from typing import Any, BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
-from blender_in2n.wire import WireError, check_camera
-
 from .config import Settings
+from .engine import dataset
+from .engine.dataset import INTRINSIC_KEYS, DatasetError, frame_cameras, prepare_dataset
 from .engine.depth_maps import DepthMapError, depth_map_size
 from .engine.geometry import BOUNDS_KEY, check_bounds
 from .fileio import read_json, write_json_atomic
 from .jobs.errors import BadRequestError, ForbiddenError, InvalidInputError, TooLargeError
 from .jobs.store import SceneStore, Workspace, new_id, utc_now
 
-INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
 IMAGE_FORMATS = ("PNG", "JPEG")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,200}$")
 
@@ -49,61 +50,49 @@ class SourceFile:
         return self.path.open("rb")
 
 
+def invalid_input(error: DatasetError) -> InvalidInputError:
+    """The engine's dataset error as the request's: fields of the document are under `transforms`."""
+    field = error.field
+    if not field.startswith("frames["):  # a frame's own fields keep the frame's name
+        field = "transforms" if field == "transforms.json" else f"transforms.{field}"
+    return InvalidInputError(error.message, field=field)
+
+
 def parse_transforms(text: str | bytes) -> dict[str, Any]:
-    """The `transforms` field: a JSON object (400 if it is not JSON at all)."""
+    """The `transforms` field: a JSON object (400 if it is not JSON at all, or nested absurdly deep)."""
     try:
-        document = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise BadRequestError(f"not valid JSON: {error}", field="transforms") from error
+        document = dataset.parse_transforms(text)
+    except DatasetError as error:
+        raise BadRequestError(error.message, field="transforms") from error
     if not isinstance(document, dict):
         raise InvalidInputError("expected a JSON object with a 'frames' list", field="transforms")
     return document
 
 
 def check_frames(document: Mapping[str, Any], max_images: int) -> list[dict[str, Any]]:
-    """Frames with the shared intrinsics merged in, each a valid camera plus its file names."""
+    """Each frame's camera, resolved and validated by the engine's rules, plus its file names."""
     frames = document.get("frames")
-    if not isinstance(frames, list):
-        raise InvalidInputError("expected a list of frames", field="transforms.frames")
-    if not frames:
-        raise InvalidInputError("a scene needs at least one image", field="transforms.frames")
-    if len(frames) > max_images:
+    if isinstance(frames, list) and len(frames) > max_images:
         raise TooLargeError(
             f"{len(frames)} frames; this server accepts at most {max_images} images per scene",
             field="transforms.frames",
         )
-    shared = {k: document[k] for k in (*INTRINSIC_KEYS, "camera_angle_x") if k in document}
-    clean = []
-    for i, frame in enumerate(frames):
+    try:
+        cameras = frame_cameras(document)
+    except DatasetError as error:
+        raise invalid_input(error) from error
+    for i, (frame, camera) in enumerate(zip(frames, cameras, strict=True)):
         field = f"frames[{i}]"
-        if not isinstance(frame, dict):
-            raise InvalidInputError("expected an object", field=field)
-        merged = {**shared, **frame}
-        file_path = merged.get("file_path")
+        file_path = frame.get("file_path")
         if not isinstance(file_path, str) or not file_path.strip():
             raise InvalidInputError("file_path must name an image", field=f"{field}.file_path")
-        camera = dict(merged)
-        if ("fl_x" not in camera or "fl_y" not in camera) and "camera_angle_x" in camera and "w" in camera:
-            angle = camera["camera_angle_x"]
-            if isinstance(angle, int | float) and not isinstance(angle, bool) and 0 < angle < math.pi:
-                focal = 0.5 * camera["w"] / math.tan(0.5 * angle) if isinstance(camera["w"], int) else None
-                camera.setdefault("fl_x", focal)
-                camera.setdefault("fl_y", focal)
-        if isinstance(camera.get("w"), int) and isinstance(camera.get("h"), int):
-            camera.setdefault("cx", camera["w"] / 2)
-            camera.setdefault("cy", camera["h"] / 2)
-        try:
-            checked = check_camera(camera, field)
-        except WireError as error:
-            raise InvalidInputError(error.message, field=error.field) from error
-        checked["file_path"] = file_path
+        camera["file_path"] = file_path
         for key in ("mask_path", "depth_file_path"):
-            if key in merged and merged[key] is not None:
-                if not isinstance(merged[key], str) or not merged[key].strip():
+            if frame.get(key) is not None:
+                if not isinstance(frame[key], str) or not frame[key].strip():
                     raise InvalidInputError("expected a file name", field=f"{field}.{key}")
-                checked[key] = merged[key]
-        clean.append(checked)
-    return clean
+                camera[key] = frame[key]
+    return cameras
 
 
 def check_image(source: SourceFile, field: str, max_side: int) -> tuple[int, int]:
@@ -283,13 +272,14 @@ class SceneIngest:
             source = staging / "source"
             self._write_source(source, frames, files, bounds)
             scene = staging / "scene"
-            dataset = scene / "dataset"
+            prepared = scene / "dataset"
             try:
-                prepare_dataset(source, dataset, max_image_size=self.settings.max_image_size)
-            except (ValueError, OSError) as error:  # DatasetError names the field
-                message = getattr(error, "message", str(error))
-                raise InvalidInputError(message, field=getattr(error, "field", "images")) from error
-            cameras = self._read_cameras(dataset)
+                prepare_dataset(source, prepared, max_image_size=self.settings.max_image_size)
+            except DatasetError as error:
+                raise invalid_input(error) from error
+            except (ValueError, OSError) as error:
+                raise InvalidInputError(f"cannot prepare the images: {error}", field="images") from error
+            cameras = self._read_cameras(prepared)
             record = {
                 "scene_id": scene_id,
                 "num_images": len(cameras),
@@ -372,18 +362,11 @@ class SceneIngest:
         write_json_atomic(source / "transforms.json", document)
 
     @staticmethod
-    def _read_cameras(dataset: Path) -> list[dict[str, Any]]:
-        document = read_json(dataset / "transforms.json")
+    def _read_cameras(prepared: Path) -> list[dict[str, Any]]:
+        document = read_json(prepared / "transforms.json")
         cameras = []
         for frame in document["frames"]:
             merged = {**{k: document[k] for k in INTRINSIC_KEYS if k in document}, **frame}
             camera = {k: merged[k] for k in (*INTRINSIC_KEYS, "transform_matrix", "file_path")}
             cameras.append(camera)
         return cameras
-
-
-def prepare_dataset(src_dir: Path, dst_dir: Path, max_image_size: int = 512) -> Any:
-    """The engine's dataset preparation (imported lazily: it pulls in torch/nerfstudio)."""
-    from .engine.dataset import prepare_dataset as engine_prepare
-
-    return engine_prepare(src_dir, dst_dir, max_image_size=max_image_size)

@@ -31,6 +31,10 @@ from .geometry import BOUNDS_KEY, bounds_from_depths, check_bounds
 from .types import CameraSpec
 
 INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
+SHARED_KEYS = (*INTRINSIC_KEYS, "camera_angle_x")
+"""Keys a frame takes from the top level of transforms.json when it does not give its own."""
+MAX_NESTING = 64
+"""Deepest nesting accepted in transforms.json (a camera needs 5 levels; deeper is garbage or an attack)."""
 MASK_KEY = "in2n_mask_path"
 DEPTH_KEY = "in2n_depth_path"
 ALPHA_KEY = "in2n_alpha"
@@ -51,33 +55,93 @@ def read_transforms(dataset_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise DatasetError("transforms.json", f"not found in {dataset_dir}")
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
         raise DatasetError("transforms.json", f"not valid JSON ({error})") from error
-    if not isinstance(meta, dict) or not isinstance(meta.get("frames"), list) or not meta["frames"]:
-        raise DatasetError("frames", "transforms.json must hold a non-empty list `frames`")
+    meta = parse_transforms(text)
+    if not isinstance(meta, dict):
+        raise DatasetError("frames", "transforms.json must hold an object with a non-empty list `frames`")
+    check_frame_list(meta)
     return meta
 
 
+def parse_transforms(text: str | bytes) -> Any:
+    """JSON text -> its value, nested at most MAX_NESTING deep (DatasetError otherwise)."""
+    try:
+        value = json.loads(text)
+    except RecursionError as error:  # json's own limit: far deeper than MAX_NESTING
+        raise DatasetError("transforms.json", f"nested deeper than {MAX_NESTING} levels") from error
+    except (UnicodeDecodeError, ValueError) as error:
+        raise DatasetError("transforms.json", f"not valid JSON ({error})") from error
+    if nesting_depth(value) > MAX_NESTING:
+        raise DatasetError("transforms.json", f"nested deeper than {MAX_NESTING} levels")
+    return value
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply lists and objects nest in a JSON value (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_NESTING:  # deeper than that is already an answer
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def check_frame_list(meta: Mapping[str, Any]) -> list[Any]:
+    frames = meta.get("frames")
+    if not isinstance(frames, list) or not frames:
+        raise DatasetError("frames", "transforms.json must hold a non-empty list `frames`")
+    return frames
+
+
 def frame_cameras(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every frame's camera with its intrinsics resolved (per frame, else shared at the top level)."""
-    cameras = []
-    for index, frame in enumerate(meta["frames"]):
-        if not isinstance(frame, Mapping):
-            raise DatasetError(f"frames[{index}]", "expected an object")
-        merged = {key: frame.get(key, meta.get(key)) for key in INTRINSIC_KEYS}
-        merged["transform_matrix"] = frame.get("transform_matrix")
-        if merged["fl_x"] is not None and merged["fl_y"] is None:
-            merged["fl_y"] = merged["fl_x"]
-        if any(merged.get(k) is None for k in ("cx", "cy")) and merged["w"] and merged["h"]:
-            merged["cx"] = merged["cx"] if merged["cx"] is not None else merged["w"] / 2
-            merged["cy"] = merged["cy"] if merged["cy"] is not None else merged["h"] / 2
-        merged = {k: v for k, v in merged.items() if v is not None}
-        try:
-            cameras.append(check_camera(merged, f"frames[{index}]"))
-        except WireError as error:
-            raise DatasetError(error.field, error.message) from error
-    return cameras
+    """Every frame's camera, validated, with its intrinsics resolved (see `frame_camera`)."""
+    return [frame_camera(meta, frame, index) for index, frame in enumerate(check_frame_list(meta))]
+
+
+def frame_camera(meta: Mapping[str, Any], frame: Any, index: int) -> dict[str, Any]:
+    """One frame's camera (`check_camera`'s clean form), with the dataset's rules for what is left out.
+
+    Each of `SHARED_KEYS` comes from the frame, else from the top level. Without `fl_x`, a
+    `camera_angle_x` (nerf-synthetic's horizontal field of view, radians) gives it; without `fl_y`,
+    pixels are square (`fl_y = fl_x`); without `cx`/`cy`, the principal point is the image centre.
+    """
+    field = f"frames[{index}]"
+    if not isinstance(frame, Mapping):
+        raise DatasetError(field, "expected an object")
+    merged = {key: frame[key] if key in frame else meta.get(key) for key in SHARED_KEYS}
+    merged["transform_matrix"] = frame.get("transform_matrix")
+    merged = {key: value for key, value in merged.items() if value is not None}
+    angle = merged.pop("camera_angle_x", None)
+    width, height = merged.get("w"), merged.get("h")
+    if "fl_x" not in merged and angle is not None and _is_positive_int(width):
+        if not _is_number(angle) or not 0 < angle < math.pi:
+            raise DatasetError(
+                f"{field}.camera_angle_x", f"expected an angle in (0, pi) radians, got {angle!r}"
+            )
+        merged["fl_x"] = 0.5 * width / math.tan(0.5 * angle)
+    if "fl_y" not in merged and "fl_x" in merged:
+        merged["fl_y"] = merged["fl_x"]
+    if _is_positive_int(width) and _is_positive_int(height):
+        merged.setdefault("cx", width / 2)
+        merged.setdefault("cy", height / 2)
+    try:
+        return check_camera(merged, field)
+    except WireError as error:
+        raise DatasetError(error.field, error.message) from error
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _resolve_inside(root: Path, relative: Any, field: str) -> Path:

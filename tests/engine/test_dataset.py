@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from in2n_server.engine.dataset import DatasetError, prepare_dataset, target_size
+from in2n_server.engine.dataset import (
+    MAX_NESTING,
+    DatasetError,
+    frame_cameras,
+    parse_transforms,
+    prepare_dataset,
+    target_size,
+)
 
 POSE = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 3], [0, 0, 0, 1]]
 
@@ -206,3 +213,50 @@ def test_images_of_mismatched_size_are_rejected(tmp_path: Path) -> None:
     Image.new("RGB", (20, 16)).save(src / "images" / "1.png")
     with pytest.raises(DatasetError, match="camera says 16x16"):
         prepare_dataset(src, tmp_path / "out")
+
+
+def test_intrinsics_a_frame_leaves_out_follow_one_set_of_rules() -> None:
+    """The one validator (ingest uses it too): shared keys, camera_angle_x, fl_y := fl_x, centred cx/cy."""
+    meta = {
+        "camera_angle_x": 2 * np.arctan(0.5),  # 100 px wide -> fl_x = 100
+        "w": 100,
+        "h": 50,
+        "frames": [
+            {"transform_matrix": POSE},
+            {"transform_matrix": POSE, "fl_x": 80.0, "w": 120},
+            {"transform_matrix": POSE, "fl_x": 70.0, "fl_y": 60.0, "cx": 1.0, "cy": 2.0},
+        ],
+    }
+    angle, own_focal, explicit = frame_cameras(meta)
+    assert (angle["fl_x"], angle["fl_y"]) == pytest.approx((100.0, 100.0))
+    assert (angle["cx"], angle["cy"], angle["w"], angle["h"]) == (50.0, 25.0, 100, 50)
+    assert (own_focal["fl_x"], own_focal["fl_y"], own_focal["cx"]) == (80.0, 80.0, 60.0)
+    assert (explicit["fl_x"], explicit["fl_y"], explicit["cx"], explicit["cy"]) == (70.0, 60.0, 1.0, 2.0)
+    assert "camera_angle_x" not in angle
+
+
+@pytest.mark.parametrize(
+    ("meta", "field"),
+    [
+        ({"frames": []}, "frames"),
+        ({"frames": {"a": 1}}, "frames"),
+        ({"frames": [3]}, "frames[0]"),
+        (
+            {"w": 10, "h": 10, "camera_angle_x": 4.0, "frames": [{"transform_matrix": POSE}]},
+            "frames[0].camera_angle_x",
+        ),
+        ({"w": 10, "h": 10, "frames": [{"transform_matrix": POSE}]}, "frames[0]"),  # no focal at all
+        ({"w": 10, "h": 10, "fl_x": 5.0, "frames": [{}]}, "frames[0]"),  # no pose
+    ],
+)
+def test_frames_the_rules_refuse(meta: dict, field: str) -> None:
+    with pytest.raises(DatasetError) as error:
+        frame_cameras(meta)
+    assert error.value.field == field
+
+
+@pytest.mark.parametrize("depth", [MAX_NESTING + 1, 100_000])
+def test_json_nested_absurdly_deep_is_refused(depth: int) -> None:
+    with pytest.raises(DatasetError, match="nested deeper"):
+        parse_transforms('{"frames": [], "x": ' + "[" * depth + "]" * depth + "}")
+    assert parse_transforms("[" * (MAX_NESTING - 1) + "]" * (MAX_NESTING - 1))  # within the limit

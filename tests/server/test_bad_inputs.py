@@ -79,6 +79,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, roots: dict[str, Path]) -> 
         "20",
         "--max-image-side",
         "256",
+        "--max-image-size",
+        "128",
         "--allow-root",
         str(roots["allowed"]),
     ]
@@ -98,6 +100,9 @@ def job(**changes: Any) -> dict[str, Any]:
 
 
 NAN_TEXT = json.dumps({"frames": [frame()]}).replace("[[1, 0, 0, 0]", "[[NaN, 0, 0, 0]")
+# Past json's recursion limit, and deep enough to parse yet break whatever walks or prints it.
+DEEP_TEXT = '{"frames": [' + "[" * 100_000 + "]" * 100_000 + "]}"
+NESTED_FIELD_TEXT = json.dumps({"frames": [frame(w=0)]}).replace('"w": 0', '"w": ' + "[" * 900 + "]" * 900)
 SINGULAR = [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 3], [0, 0, 0, 1]]
 MIRRORED = [[-1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 3], [0, 0, 0, 1]]
 BAD_LAST_ROW = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 3], [0, 0, 1, 1]]
@@ -172,6 +177,24 @@ CASES: list[tuple[str, str, str, Callable[[dict], dict], int, str, str | None]] 
         "POST",
         "/v1/scenes",
         lambda r: scene_upload([], {"a.png": png()}, "{frames: ["),
+        400,
+        "bad_request",
+        "transforms",
+    ),
+    (
+        "transforms nested past json's limit",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([], {"a.png": png()}, DEEP_TEXT),
+        400,
+        "bad_request",
+        "transforms",
+    ),
+    (
+        "transforms nested deep inside a camera",
+        "POST",
+        "/v1/scenes",
+        lambda r: scene_upload([], {"a.png": png()}, NESTED_FIELD_TEXT),
         400,
         "bad_request",
         "transforms",
@@ -570,7 +593,8 @@ def test_dataset_inside_an_allowed_root(
 
 
 def test_large_image_is_downscaled(server: ServerProcess, client: httpx.Client) -> None:
-    """Images over `max_image_size` (512 by default) shrink with their intrinsics; here 200 px stays."""
+    """Images over `max_image_size` (128 on this server; `max_image_side`, 256, only refuses larger
+    uploads) shrink with their intrinsics: 200x100 becomes 128x64, every intrinsic times 0.64."""
     upload = scene_upload(
         [
             frame(w=200, h=100, cx=100.0, cy=50.0, fl_x=150.0, fl_y=150.0),
@@ -589,6 +613,11 @@ def test_large_image_is_downscaled(server: ServerProcess, client: httpx.Client) 
     )
     response = client.post("/v1/scenes", **upload)
     assert response.status_code == 201, response.text
-    camera = response.json()["cameras"][0]
-    assert (camera["w"], camera["h"], camera["fl_x"]) == (200, 100, 150.0)
-    client.delete(f"/v1/scenes/{response.json()['scene_id']}")
+    scene = response.json()
+    assert (scene["width"], scene["height"]) == (128, 64)
+    for camera in scene["cameras"]:
+        assert (camera["w"], camera["h"]) == (128, 64)
+        assert [camera[k] for k in ("fl_x", "fl_y", "cx", "cy")] == pytest.approx([96.0, 96.0, 64.0, 32.0])
+    image = client.get(f"/v1/scenes/{scene['scene_id']}/images/1")
+    assert image.status_code == 200 and Image.open(io.BytesIO(image.content)).size == (128, 64)
+    assert client.delete(f"/v1/scenes/{scene['scene_id']}").status_code == 204
