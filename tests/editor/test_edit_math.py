@@ -1,11 +1,10 @@
-"""The edit arithmetic against values computed by hand."""
+"""The edit arithmetic against values computed by hand, and the DDIM step against diffusers' own."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
+from diffusers import DDIMScheduler
 
 from in2n_server.editor.edit_math import (
     combine_guidance,
@@ -13,6 +12,7 @@ from in2n_server.editor.edit_math import (
     edit_timesteps,
     previous_alpha,
     start_timestep_range,
+    step_stride,
 )
 
 
@@ -50,12 +50,37 @@ def test_guidance_combination_by_hand() -> None:
     assert combine_guidance(text, image, uncond, 1.0, 1.0).item() == pytest.approx(3.0)
 
 
-def test_ddim_step_by_hand() -> None:
-    sample, noise = torch.tensor([1.0]), torch.tensor([0.5])
-    alpha_t, alpha_prev = torch.tensor(0.25), torch.tensor(0.64)
-    clean = (1.0 - math.sqrt(0.75) * 0.5) / 0.5
-    expected = 0.8 * clean + 0.6 * 0.5
-    assert ddim_step(sample, noise, alpha_t, alpha_prev).item() == pytest.approx(expected, rel=1e-6)
+def stable_diffusion_ddim() -> DDIMScheduler:
+    """The scheduler InstructPix2Pix ships (Stable Diffusion v1's noise schedule)."""
+    return DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+
+
+@pytest.mark.parametrize(("start", "num_steps"), [(1000, 1), (1000, 3), (1000, 20), (500, 20), (980, 7)])
+def test_a_full_edit_matches_diffusers_ddim(start: int, num_steps: int) -> None:
+    """The edit's timesteps are DDIMScheduler's, and each step (ours: alphas, previous alpha below zero,
+    eta = 0) lands where `DDIMScheduler.step` does. A start T below 1000 is what the original in2n does
+    to diffusers: it shrinks the scheduler's horizon to T and keeps the 1000-step alphas."""
+    scheduler = stable_diffusion_ddim()
+    scheduler.register_to_config(num_train_timesteps=start)  # the original's trick, reproduced
+    scheduler.set_timesteps(num_steps)
+    timesteps = edit_timesteps(start, num_steps, scheduler.config.steps_offset)
+    assert timesteps == scheduler.timesteps.tolist()
+    stride = step_stride(timesteps)
+    generator = torch.Generator().manual_seed(0)
+    ours = theirs = torch.randn(1, 4, 8, 8, generator=generator)
+    for t in timesteps:
+        noise = torch.randn(1, 4, 8, 8, generator=generator)  # stands in for the UNet's prediction
+        alpha_prev = previous_alpha(scheduler.alphas_cumprod, t - stride, scheduler.final_alpha_cumprod)
+        ours = ddim_step(ours, noise, scheduler.alphas_cumprod[t], alpha_prev)
+        theirs = scheduler.step(noise, t, theirs, eta=0.0).prev_sample
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
 
 
 def test_previous_alpha_uses_the_final_value_below_zero() -> None:
