@@ -10,23 +10,23 @@ from __future__ import annotations
 def register() -> None:
     import bpy
 
-    from . import operators, preferences, properties, session, ui
+    from . import operators, preferences, properties, results, ui
 
     preferences.register()
     properties.register()
     operators.register()
     ui.register()
-    if not bpy.app.timers.is_registered(session.drain):
-        bpy.app.timers.register(session.drain, first_interval=0.5, persistent=True)
+    if not bpy.app.timers.is_registered(results.drain):
+        bpy.app.timers.register(results.drain, first_interval=0.5, persistent=True)
 
 
 def unregister() -> None:
     import bpy
 
-    from . import operators, preferences, properties, session, ui
+    from . import operators, preferences, properties, results, session, ui
 
-    if bpy.app.timers.is_registered(session.drain):
-        bpy.app.timers.unregister(session.drain)
+    if bpy.app.timers.is_registered(results.drain):
+        bpy.app.timers.unregister(results.drain)
     session.shutdown()
     ui.unregister()
     operators.unregister()

@@ -338,7 +338,9 @@ class Client:
             parser = SSEParser()
             while True:
                 try:
-                    raw = response.fp.readline() if response.fp else b""
+                    # The response's own readline decodes chunked transfer: an event may span chunks
+                    # and a chunk may hold several events (`response.fp` would see chunk headers).
+                    raw = response.readline()
                 except (OSError, http.client.HTTPException, ValueError, AttributeError) as exc:
                     raise ServerUnreachableError(
                         f"event stream from {self.base_url} lost: {_reason(exc)}"

@@ -1,4 +1,4 @@
-"""Operators: each collects its input, calls one session action, and reports instead of raising."""
+"""Operators: each collects its input, calls one action (actions.py), and reports instead of raising."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 
-from . import camera_math, capture, session
+from . import actions, camera_math, capture, local_server, session
 from .client import ClientError
 
 # What an action may raise for bad input or an unreachable server; anything else is a bug, still reported.
@@ -16,7 +16,7 @@ EXPECTED_ERRORS = (session.ActionError, ClientError, capture.CaptureError, camer
 
 
 def run_action(operator: Any, context: Any, action: Callable[[Any], Any]) -> set[str]:
-    """Run a session action; turn its errors into a Blender report and a status line."""
+    """Run an action; turn its errors into a Blender report and a status line."""
     try:
         action(context)
     except EXPECTED_ERRORS as exc:
@@ -36,7 +36,7 @@ class IN2N_OT_check_server(bpy.types.Operator):
     bl_label = "Check Server"
 
     def execute(self, context: Any) -> set[str]:
-        return run_action(self, context, session.check_server)
+        return run_action(self, context, actions.check_server)
 
 
 class IN2N_OT_start_server(bpy.types.Operator):
@@ -46,7 +46,7 @@ class IN2N_OT_start_server(bpy.types.Operator):
     bl_label = "Start Local Server"
 
     def execute(self, context: Any) -> set[str]:
-        return run_action(self, context, session.start_local_server)
+        return run_action(self, context, local_server.start_local_server)
 
 
 class IN2N_OT_capture(bpy.types.Operator):
@@ -56,7 +56,7 @@ class IN2N_OT_capture(bpy.types.Operator):
     bl_label = "Capture & Upload"
 
     def execute(self, context: Any) -> set[str]:
-        return run_action(self, context, lambda ctx: session.upload(ctx, session.capture_scene(ctx)))
+        return run_action(self, context, lambda ctx: actions.upload(ctx, actions.capture_scene(ctx)))
 
 
 class IN2N_OT_use_dataset(bpy.types.Operator):
@@ -66,7 +66,7 @@ class IN2N_OT_use_dataset(bpy.types.Operator):
     bl_label = "Open Server Dataset"
 
     def execute(self, context: Any) -> set[str]:
-        return run_action(self, context, session.use_dataset)
+        return run_action(self, context, actions.use_dataset)
 
 
 class IN2N_OT_start_edit(bpy.types.Operator):
@@ -76,7 +76,7 @@ class IN2N_OT_start_edit(bpy.types.Operator):
     bl_label = "Edit"
 
     def execute(self, context: Any) -> set[str]:
-        return run_action(self, context, session.start_edit)
+        return run_action(self, context, actions.start_edit)
 
 
 class IN2N_OT_new_scene(bpy.types.Operator):
@@ -99,7 +99,7 @@ class IN2N_OT_cancel(bpy.types.Operator):
     bl_label = "Cancel"
 
     def execute(self, context: Any) -> set[str]:
-        return run_action(self, context, session.cancel_job)
+        return run_action(self, context, actions.cancel_job)
 
 
 class IN2N_OT_resume(bpy.types.Operator):
@@ -109,7 +109,7 @@ class IN2N_OT_resume(bpy.types.Operator):
     bl_label = "Resume"
 
     def execute(self, context: Any) -> set[str]:
-        return run_action(self, context, session.resume_job)
+        return run_action(self, context, actions.resume_job)
 
 
 class IN2N_OT_preview(bpy.types.Operator):
@@ -119,7 +119,7 @@ class IN2N_OT_preview(bpy.types.Operator):
     bl_label = "Preview"
 
     def execute(self, context: Any) -> set[str]:
-        return run_action(self, context, session.request_preview)
+        return run_action(self, context, actions.request_preview)
 
 
 class IN2N_OT_show_edited(bpy.types.Operator):
@@ -132,7 +132,7 @@ class IN2N_OT_show_edited(bpy.types.Operator):
 
     def execute(self, context: Any) -> set[str]:
         index = self.index if self.index >= 0 else context.scene.in2n.browse_index
-        return run_action(self, context, lambda ctx: session.fetch_edited(ctx, index))
+        return run_action(self, context, lambda ctx: actions.fetch_edited(ctx, index))
 
 
 class IN2N_OT_import_result(bpy.types.Operator):
@@ -153,7 +153,7 @@ class IN2N_OT_import_result(bpy.types.Operator):
     )
 
     def execute(self, context: Any) -> set[str]:
-        return run_action(self, context, lambda ctx: session.import_result(ctx, self.kind, self.format))
+        return run_action(self, context, lambda ctx: actions.import_result(ctx, self.kind, self.format))
 
 
 class IN2N_OT_report(bpy.types.Operator):

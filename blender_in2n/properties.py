@@ -1,5 +1,8 @@
 """Blender properties: edit parameters on the Scene (saved with the file), live status on the WindowManager.
 
+The edit parameters' ranges and defaults come from wire.EDIT_PARAMS (generated from the server's one
+definition, server/edit_params.py); guidance is sent only when the artist overrides it.
+
 Status lives on the WindowManager because it describes this Blender session (a connection, a running job),
 not the file: it is never saved and never leaks into another .blend.
 """
@@ -17,6 +20,7 @@ from bpy.props import (
 )
 
 from . import wire
+from .job_request import property_range
 
 SOURCE_ITEMS = [
     ("CAMERAS", "Selected Cameras", "Render the selected camera objects"),
@@ -58,13 +62,18 @@ class IN2N_PG_settings(bpy.types.PropertyGroup):
 
     instruction: StringProperty(name="Instruction", description="What to change, e.g. 'make it autumn'")
     tier: EnumProperty(name="Tier", items=TIER_ITEMS, default=wire.DEFAULT_TIER)
-    guidance_scale: FloatProperty(name="Text Guidance", default=7.5, min=0.0, max=50.0)
-    image_guidance_scale: FloatProperty(name="Image Guidance", default=1.5, min=0.0, max=10.0)
-    diffusion_steps: IntProperty(name="Diffusion Steps", default=20, min=1, max=200)
-    seed: IntProperty(name="Seed", default=0, min=0)
-    base_iterations: IntProperty(name="Base Steps", default=3000, min=1)
-    edit_iterations: IntProperty(name="Edit Steps", default=15000, min=1)
-    edit_rate: IntProperty(name="Edit Every", default=10, min=1)
+    override_guidance: BoolProperty(
+        name="Override Guidance",
+        default=False,
+        description="Send these guidance values; off: the server's model's recommended ones",
+    )
+    guidance_scale: FloatProperty(name="Text Guidance", **property_range("guidance_scale"))
+    image_guidance_scale: FloatProperty(name="Image Guidance", **property_range("image_guidance_scale"))
+    diffusion_steps: IntProperty(name="Diffusion Steps", **property_range("diffusion_steps"))
+    seed: IntProperty(name="Seed", **property_range("seed"))
+    base_iterations: IntProperty(name="Base Steps", **property_range("base_iterations"))
+    edit_iterations: IntProperty(name="Edit Steps", **property_range("edit_iterations"))
+    edit_rate: IntProperty(name="Edit Every", **property_range("edit_rate"))
     continue_edit: BoolProperty(
         name="Continue From Last Edit",
         default=False,

@@ -82,9 +82,12 @@ class IN2N_PT_edit(_In2NPanel, bpy.types.Panel):
         layout = self.layout
         layout.prop(settings, "instruction", text="")
         layout.prop(settings, "tier")
+        layout.prop(settings, "override_guidance")
         col = layout.column(align=True)
+        col.enabled = settings.override_guidance
         col.prop(settings, "guidance_scale")
         col.prop(settings, "image_guidance_scale")
+        col = layout.column(align=True)
         col.prop(settings, "diffusion_steps")
         col.prop(settings, "seed")
         col = layout.column(align=True)

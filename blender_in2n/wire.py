@@ -24,7 +24,12 @@ DEFAULT_TIER = "in2n"
 # Job lifecycle.
 JOB_STATES = ("queued", "running", "cancelled", "failed", "completed")
 FINAL_STATES = ("cancelled", "failed", "completed")
-PHASES = ("queued", "base", "edit", "done")
+PHASES = ("queued", "base", "edit", "done")  # a job's phase; an engine session is in one of the last three
+ENGINE_PHASES = PHASES[1:]
+
+# Edit schedules: "rolling" (the original in2n), "sweep" (Instruct-GS2GS), "once" (a baseline).
+SCHEDULES = ("rolling", "sweep", "once")
+DEFAULT_SCHEDULE = "rolling"
 
 # Server-Sent Event kinds (the SSE `event:` field); `data:` is always one JSON object.
 EVENT_STATE = "state"  # {"state", "phase", "message"}
@@ -39,6 +44,26 @@ EXPORT_KINDS = ("point_cloud", "mesh")
 EXPORT_FORMATS = {"point_cloud": ("ply",), "mesh": ("ply", "obj", "glb")}
 
 CAMERA_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "transform_matrix")
+
+# The numeric edit parameters of a job: default, bounds, and the value used when the default is None and
+# the server's model recommends nothing. Generated from the one definition, `EditParams` in
+# server/edit_params.py (`edit_params.wire_table()`); tests/server/test_edit_params.py checks it is current.
+# A `None` default means "leave it out: the server's model's recommended value".
+# fmt: off
+EDIT_PARAMS: dict[str, dict[str, Any]] = {
+    "guidance_scale": {"default": None, "min": 0.0, "max": 50.0, "fallback": 7.5},
+    "image_guidance_scale": {"default": None, "min": 0.0, "max": 50.0, "fallback": 1.5},
+    "diffusion_steps": {"default": 20, "min": 1, "max": 200},
+    "lower_bound": {"default": 0.02, "min": 0.0, "max": 1.0},
+    "upper_bound": {"default": 0.98, "min": 0.0, "max": 1.0},
+    "seed": {"default": 0, "min": 0, "max": 2147483647},
+    "base_iterations": {"default": 3000, "min": 0, "max": 1000000},
+    "edit_iterations": {"default": 15000, "min": 0, "max": 1000000},
+    "edit_rate": {"default": 10, "min": 1, "max": 100000},
+    "edit_count": {"default": 1, "min": 1, "max": 1000},
+    "sweep_every": {"default": 2500, "min": 1, "max": 1000000},
+}
+# fmt: on
 
 
 class WireError(ValueError):

@@ -1,7 +1,7 @@
 """Background threads for network work; results come back through one queue.
 
 bpy may only be touched on Blender's main thread, so the threads here never import it. They put
-`(kind, payload)` items on `Worker.results`; a plain function on the main thread (session.drain, run by
+`(kind, payload)` items on `Worker.results`; a plain function on the main thread (results.drain, run by
 bpy.app.timers) takes them off and updates Blender. Tests call that function directly because timers never
 fire in the bpy module.
 """
@@ -23,6 +23,21 @@ RESULT_EVENT = "event"  # (job_id, Event): a job event
 RESULT_CONNECTION = "connection"  # (connected: bool, message: str)
 
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0)
+
+
+class Tag:
+    """What a task was: the tag it is submitted with and its result comes back with (results.py)."""
+
+    HEALTH = "health"  # an explicit server check (or a local server starting)
+    HEARTBEAT = "heartbeat"  # the timer's quiet health poll
+    SCENE = "scene"  # a capture uploaded (and maybe the job created on it)
+    DATASET = "dataset"  # a server dataset opened
+    JOB = "job"  # a job created, cancelled or resumed
+    PREVIEW = "preview"  # a preview the artist asked for
+    AUTO_PREVIEW = "auto-preview"  # a preview at a checkpoint (fails quietly)
+    EDITED = "edited"  # one edited dataset image
+    EXPORT = "export"  # geometry downloaded to a file
+    EVENTS = "events"  # the job's event stream (failures only)
 
 
 class Worker:
@@ -124,10 +139,10 @@ class Worker:
                     connected = False
                     self.results.put((RESULT_CONNECTION, (False, str(exc))))
             except ServerError as exc:
-                self.results.put((RESULT_FAILED, ("events", exc)))
+                self.results.put((RESULT_FAILED, (Tag.EVENTS, exc)))
                 return
             except ClientError as exc:
-                self.results.put((RESULT_FAILED, ("events", exc)))
+                self.results.put((RESULT_FAILED, (Tag.EVENTS, exc)))
             delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
             failures += 1
             stop.wait(delay)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-from blender_in2n.wire import EXPORT_FORMATS, TIERS, WireError, check_pose
+from blender_in2n.wire import EXPORT_FORMATS, EXPORT_KINDS, JOB_STATES, PHASES, WireError, check_pose
 
-Tier = Literal[TIERS]  # type: ignore[valid-type]
+from .. import edit_params
+
+JobState = Literal[JOB_STATES]  # type: ignore[valid-type]
+JobPhase = Literal[PHASES]  # type: ignore[valid-type]
+ExportKind = Literal[EXPORT_KINDS]  # type: ignore[valid-type]
+ExportFormat = Literal[tuple(dict.fromkeys(f for fs in EXPORT_FORMATS.values() for f in fs))]  # type: ignore[valid-type]
 
 
 class Strict(BaseModel):
@@ -69,29 +74,10 @@ class ScenePathCreate(Strict):
     path: str = Field(min_length=1, max_length=4096, description="a nerfstudio dataset folder on the server")
 
 
-class JobCreate(Strict):
-    """An edit job on a scene; every field but `scene_id` and `instruction` has the original's default."""
+class _JobFields(Strict):
+    """The job's own fields; the edit parameters are added from `EditParams` (server/edit_params.py)."""
 
     scene_id: str = Field(min_length=1, max_length=64)
-    instruction: str = Field(min_length=1, max_length=1000)
-    tier: Tier = "in2n"
-    guidance_scale: float = Field(7.5, ge=0, le=50, description="text guidance")
-    image_guidance_scale: float = Field(1.5, ge=0, le=50, description="image (original photo) guidance")
-    diffusion_steps: int = Field(20, ge=1, le=200)
-    lower_bound: float = Field(
-        0.02, ge=0, le=1, description="lowest noise level, as a fraction of 1000 steps"
-    )
-    upper_bound: float = Field(0.98, ge=0, le=1, description="highest noise level")
-    seed: int = Field(0, ge=0, le=2**32 - 1)
-    base_iterations: int = Field(3000, ge=0, le=1_000_000, description="NeRF steps on the originals first")
-    edit_iterations: int = Field(15000, ge=0, le=1_000_000, description="NeRF steps of the dataset update")
-    edit_rate: int = Field(10, ge=1, le=100_000, description="NeRF steps between edits")
-    edit_count: int = Field(1, ge=1, le=1000, description="images edited at each edit step")
-    schedule: Literal["rolling", "sweep", "once"] = "rolling"
-    sweep_every: int = Field(2500, ge=1, le=1_000_000)
-    optimize_cameras: bool = Field(
-        True, description="refine poses; false for exact cameras (Blender renders)"
-    )
     base_job_id: str | None = Field(
         None, max_length=64, description="reuse this finished job's reconstruction"
     )
@@ -100,12 +86,22 @@ class JobCreate(Strict):
     )
 
     @model_validator(mode="after")
-    def _consistent(self) -> JobCreate:
-        if self.lower_bound >= self.upper_bound:
+    def _consistent(self) -> _JobFields:
+        if self.lower_bound >= self.upper_bound:  # type: ignore[attr-defined]
             raise ValueError("lower_bound must be below upper_bound")
         if self.continue_from_edit and self.base_job_id is None:
             raise ValueError("continue_from_edit needs base_job_id")
         return self
+
+
+JobCreate = create_model(
+    "JobCreate",
+    __base__=_JobFields,
+    __doc__="An edit job on a scene; every field but `scene_id` and `instruction` is optional. "
+    "Guidance values left out (or null) take the server model's recommended ones.",
+    __module__=__name__,
+    **edit_params.pydantic_fields(),
+)
 
 
 class JobError(BaseModel):
@@ -116,8 +112,8 @@ class JobError(BaseModel):
 class JobPublic(BaseModel):
     job_id: str
     scene_id: str
-    state: Literal["queued", "running", "cancelled", "failed", "completed"]
-    phase: Literal["queued", "base", "edit", "done"]
+    state: JobState
+    phase: JobPhase
     step: int
     total_steps: int
     progress: float = Field(description="0..1 of the whole job, counted from this job's own start")
@@ -138,8 +134,8 @@ class PreviewRequest(Strict):
 
 
 class ExportRequest(Strict):
-    kind: Literal["point_cloud", "mesh"] = "point_cloud"
-    format: Literal["ply", "obj", "glb"] = "ply"
+    kind: ExportKind = "point_cloud"
+    format: ExportFormat = "ply"
     num_points: int = Field(200_000, ge=1, le=10_000_000, description="point cloud: points to keep")
     resolution: int = Field(128, ge=16, le=256, description="mesh: voxels along the longest side")
     crop: bool = Field(True, description="keep only geometry inside the sphere that the cameras surround")

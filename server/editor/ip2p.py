@@ -7,12 +7,15 @@ Iterative Dataset Update converge to one 3D-consistent result.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler
 
+from .. import edit_params
 from .edit_math import (
     LATENT_SCALE,
     combine_guidance,
@@ -26,18 +29,29 @@ from .edit_math import (
 
 @dataclass(frozen=True)
 class EditSettings:
-    """Per-job edit parameters (defaults: the original in2n's)."""
+    """What one edit call needs: `EditParams.EDITOR_FIELDS` (server/edit_params.py), guidance as numbers.
 
-    guidance_scale: float = 7.5
-    image_guidance_scale: float = 1.5
-    diffusion_steps: int = 20
-    lower_bound: float = 0.02
-    upper_bound: float = 0.98
+    Defaults: EditParams' (IP2P's guidance where EditParams leaves it to the model).
+    """
+
+    guidance_scale: float = edit_params.resolve_guidance({}, {})["guidance_scale"]
+    image_guidance_scale: float = edit_params.resolve_guidance({}, {})["image_guidance_scale"]
+    diffusion_steps: int = edit_params.default("diffusion_steps")
+    lower_bound: float = edit_params.default("lower_bound")
+    upper_bound: float = edit_params.default("upper_bound")
 
     def __post_init__(self) -> None:
         start_timestep_range(self.lower_bound, self.upper_bound)
         if self.diffusion_steps < 1:
             raise ValueError(f"diffusion_steps must be at least 1, got {self.diffusion_steps}")
+
+    @classmethod
+    def from_params(
+        cls, values: Mapping[str, Any], recommended: Mapping[str, float] | None = None
+    ) -> EditSettings:
+        """From EditParams-named values; unset guidance takes `recommended` (the model's), else IP2P's."""
+        chosen = {name: values[name] for name in edit_params.EDITOR_FIELDS if values.get(name) is not None}
+        return cls(**{**chosen, **edit_params.resolve_guidance(values, recommended or {})})
 
 
 class InstructPix2PixEditor:

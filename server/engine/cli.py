@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .method_configs import TIERS
+from .. import edit_params
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,14 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "data", nargs="?", type=Path, help="nerfstudio dataset directory (transforms.json + images)"
     )
-    parser.add_argument("--instruction", "-i", help='what to do, e.g. "make it look like autumn"')
     parser.add_argument(
         "--out", type=Path, default=Path("outputs/in2n-edit"), help="session folder (state, checkpoints)"
     )
-    parser.add_argument(
-        "--tier", choices=TIERS, default="in2n", help="quality/memory preset (in2n-cpu for CPUs)"
-    )
-    parser.add_argument("--model", help='InstructPix2Pix hub id, local pipeline dir, or "demo"')
     parser.add_argument(
         "--load-dir", type=Path, help="start from this reconstruction (session dir or checkpoint)"
     )
@@ -38,22 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted session folder")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--base-iterations", type=int, default=3000)
-    parser.add_argument("--edit-iterations", type=int, default=15000)
-    parser.add_argument("--guidance-scale", type=float, default=7.5)
-    parser.add_argument("--image-guidance-scale", type=float, default=1.5)
-    parser.add_argument("--diffusion-steps", type=int, default=20)
-    parser.add_argument("--lower-bound", type=float, default=0.02)
-    parser.add_argument("--upper-bound", type=float, default=0.98)
-    parser.add_argument("--edit-rate", type=int, default=10)
-    parser.add_argument("--edit-count", type=int, default=1)
-    parser.add_argument("--schedule", choices=("rolling", "sweep", "once"), default="rolling")
-    parser.add_argument("--max-image-size", type=int, default=512)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--freeze-cameras", action="store_true", help="do not refine poses (exact cameras)")
     parser.add_argument("--checkpoint-every", type=int, default=200)
     parser.add_argument(
         "--demo", action="store_true", help="run the offline CPU demo and write before/after images"
+    )
+    edit = parser.add_argument_group("edit parameters (the same as the server's JobCreate)")
+    edit_params.add_arguments(edit, aliases={"instruction": ("-i",)})
+    edit.add_argument(
+        "--freeze-cameras",
+        dest="optimize_cameras",
+        action="store_false",
+        default=None,
+        help="do not refine poses (exact cameras); the same as --no-optimize-cameras",
     )
     return parser
 
@@ -72,7 +63,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..editor.loading import EditorUnavailableError
     from .session import EditSession
-    from .types import EditParams
 
     try:
         if args.resume:
@@ -84,24 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                 )
                 return 2
-            params = EditParams(
-                instruction=args.instruction,
-                tier=args.tier,
-                guidance_scale=args.guidance_scale,
-                image_guidance_scale=args.image_guidance_scale,
-                diffusion_steps=args.diffusion_steps,
-                lower_bound=args.lower_bound,
-                upper_bound=args.upper_bound,
-                seed=args.seed,
-                base_iterations=args.base_iterations,
-                edit_iterations=args.edit_iterations,
-                edit_rate=args.edit_rate,
-                edit_count=args.edit_count,
-                schedule=args.schedule,
-                max_image_size=args.max_image_size,
-                optimize_cameras=not args.freeze_cameras,
-                model=args.model,
-            )
+            params = edit_params.params_from_args(args)
             session = EditSession.create(
                 args.data,
                 args.out,

@@ -19,11 +19,13 @@ from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
 from nerfstudio.engine.trainer import TrainerConfig
 from nerfstudio.plugins.types import MethodSpecification
 
+from blender_in2n.wire import TIERS
+
 from .datamanager import In2NDataManagerConfig
 from .model import In2NModelConfig
 from .pipeline import In2NPipelineConfig
 
-TIERS = ("in2n", "in2n-small", "in2n-tiny", "in2n-cpu")
+__all__ = ["TIERS", "tier_config"]
 
 
 def _optimizers(max_steps: int) -> dict:

@@ -12,14 +12,17 @@ view keeps the original's alpha (datamanager.replace_image).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import field
+from typing import Annotated, Any
 
 import torch
+import tyro
 from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineConfig
 
+from .. import edit_params
 from ..editor.base import Editor
 from .datamanager import In2NDataManager, In2NDataManagerConfig
 from .model import In2NModelConfig
@@ -35,41 +38,6 @@ def over_background(rgb: torch.Tensor, alpha: torch.Tensor, premultiplied: bool)
     background = torch.tensor(EDIT_BACKGROUND, device=rgb.device, dtype=rgb.dtype)
     colour = rgb if premultiplied else rgb * alpha
     return (colour + background * (1.0 - alpha)).clamp(0, 1)
-
-
-@dataclass
-class In2NPipelineConfig(VanillaPipelineConfig):
-    """The IDU's settings; the editor's defaults are the original in2n's."""
-
-    _target: type = field(default_factory=lambda: In2NPipeline)
-    datamanager: In2NDataManagerConfig = field(default_factory=In2NDataManagerConfig)
-    model: In2NModelConfig = field(default_factory=In2NModelConfig)
-    prompt: str = "don't change the image"
-    """The instruction."""
-    guidance_scale: float = 7.5
-    """Text guidance (how strongly to follow the instruction)."""
-    image_guidance_scale: float = 1.5
-    """Image guidance (how closely to keep the original photo)."""
-    diffusion_steps: int = 20
-    """DDIM steps per edit."""
-    lower_bound: float = 0.02
-    """Lowest start timestep of an edit, as a fraction of the 1000-step schedule."""
-    upper_bound: float = 0.98
-    """Highest start timestep of an edit."""
-    edit_rate: int = 10
-    """NeRF steps between edits (rolling schedule)."""
-    edit_count: int = 1
-    """Views edited each time (rolling schedule)."""
-    schedule: Literal["rolling", "sweep", "once"] = "rolling"
-    """rolling: the original's; sweep: every view every `sweep_every` steps; once: edit all, then train."""
-    sweep_every: int = 2500
-    """NeRF steps between whole-dataset sweeps (sweep schedule)."""
-    seed: int = 0
-    """Seeds the view order and the editor's noise."""
-    ip2p_model: str = "timbrooks/instruct-pix2pix"
-    """Hub id, local pipeline directory, or a bundled name ("demo")."""
-    ip2p_half_precision: bool = False
-    """Run the editor in fp16 (CUDA only; the CPU always uses fp32)."""
 
 
 class In2NPipeline(VanillaPipeline):
@@ -96,11 +64,11 @@ class In2NPipeline(VanillaPipeline):
         """The editor, built at the first edit (exporting or rendering never loads a diffusion model)."""
         if self.editor is None:
             from ..editor.ip2p import EditSettings, load_ip2p_editor
+            from ..editor.loading import recommended_settings
 
             c = self.config
-            settings = EditSettings(
-                c.guidance_scale, c.image_guidance_scale, c.diffusion_steps, c.lower_bound, c.upper_bound
-            )
+            values = {name: getattr(c, PIPELINE_FIELDS[name]) for name in edit_params.EDITOR_FIELDS}
+            settings = EditSettings.from_params(values, recommended_settings(c.ip2p_model))
             self.editor = load_ip2p_editor(
                 c.ip2p_model,
                 torch.device(self.device),
@@ -173,3 +141,44 @@ class In2NPipeline(VanillaPipeline):
         self.edits_done = int(state["edits_done"])
         start = int(state["edit_start_step"])
         self.edit_start_step = None if start < 0 else start
+
+
+# -- the config ------------------------------------------------------------------------------------------
+# The IDU's edit settings are EditParams' (server/edit_params.py), under the names PIPELINE_FIELDS gives
+# them (`instruction` is ns-train's `--pipeline.prompt`), with the same defaults, types and help.
+
+PIPELINE_FIELDS = edit_params.PIPELINE_FIELDS
+DEFAULT_PROMPT = "don't change the image"
+
+
+def _edit_fields() -> Iterator[tuple[str, Any, Any]]:
+    docs, types = edit_params.field_docs(), edit_params.field_types()
+    for name, attr in PIPELINE_FIELDS.items():
+        value = DEFAULT_PROMPT if name == "instruction" else edit_params.default(name)
+        yield attr, Annotated[types[name], tyro.conf.arg(help=docs[name])], field(default=value)
+
+
+In2NPipelineConfig = dataclasses.make_dataclass(
+    "In2NPipelineConfig",
+    [
+        ("_target", type, field(default_factory=lambda: In2NPipeline)),
+        ("datamanager", In2NDataManagerConfig, field(default_factory=In2NDataManagerConfig)),
+        ("model", In2NModelConfig, field(default_factory=In2NModelConfig)),
+        *_edit_fields(),
+        (
+            "ip2p_model",
+            Annotated[
+                str, tyro.conf.arg(help='Hub id, local pipeline directory, or a bundled name ("demo").')
+            ],
+            field(default="timbrooks/instruct-pix2pix"),
+        ),
+        (
+            "ip2p_half_precision",
+            Annotated[bool, tyro.conf.arg(help="Run the editor in fp16 (CUDA only; the CPU uses fp32).")],
+            field(default=False),
+        ),
+    ],
+    bases=(VanillaPipelineConfig,),
+    namespace={"__module__": __name__},
+)
+In2NPipelineConfig.__doc__ = "The IDU's settings: EditParams' edit fields (defaults: the original in2n's)."

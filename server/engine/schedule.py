@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SCHEDULES = ("rolling", "sweep", "once")
+from blender_in2n.wire import SCHEDULES
+
+__all__ = ["SCHEDULES", "EditSchedule"]
 
 
 @dataclass

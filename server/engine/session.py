@@ -43,7 +43,7 @@ from .checkpoint import FORMAT_VERSION, atomic_save, find_checkpoint, load_check
 from .dataset import ALPHA_KEY, prepare_dataset, read_transforms
 from .geometry import BOUNDS_KEY
 from .method_configs import tier_config
-from .pipeline import In2NPipeline
+from .pipeline import PIPELINE_FIELDS, In2NPipeline
 from .types import CameraSpec, EditParams, EngineEvent, Phase, Progress, RenderResult
 
 EventCallback = Callable[[EngineEvent], None]
@@ -215,17 +215,8 @@ class EditSession:
         dataset = self.workdir / "dataset"
         pipeline_config.datamanager.data = dataset
         pipeline_config.datamanager.dataparser.data = dataset
-        pipeline_config.prompt = p.instruction
-        pipeline_config.guidance_scale = p.guidance_scale
-        pipeline_config.image_guidance_scale = p.image_guidance_scale
-        pipeline_config.diffusion_steps = p.diffusion_steps
-        pipeline_config.lower_bound = p.lower_bound
-        pipeline_config.upper_bound = p.upper_bound
-        pipeline_config.edit_rate = p.edit_rate
-        pipeline_config.edit_count = p.edit_count
-        pipeline_config.schedule = p.schedule
-        pipeline_config.sweep_every = p.sweep_every
-        pipeline_config.seed = p.seed
+        for name, attr in PIPELINE_FIELDS.items():
+            setattr(pipeline_config, attr, getattr(p, name))
         if p.model:
             pipeline_config.ip2p_model = p.model
         if not p.optimize_cameras:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-Phase = Literal["base", "edit", "done"]
+from blender_in2n.wire import ENGINE_PHASES
+
+from ..edit_params import EditParams
+
+__all__ = ["CameraSpec", "EditParams", "EngineEvent", "Phase", "Progress", "RenderResult"]
+
+Phase = Literal[ENGINE_PHASES]  # type: ignore[valid-type]
 
 
 @dataclass(frozen=True)
@@ -69,40 +75,6 @@ class RenderResult:
             return self.rgb
         alpha = self.accumulation[..., None]
         return self.rgb * alpha + np.asarray(background, dtype=np.float32) * (1.0 - alpha)
-
-
-@dataclass(frozen=True)
-class EditParams:
-    """Everything a user can set for one edit job (the defaults are the original in2n's)."""
-
-    instruction: str
-    tier: str = "in2n"
-    guidance_scale: float = 7.5
-    image_guidance_scale: float = 1.5
-    diffusion_steps: int = 20
-    lower_bound: float = 0.02
-    upper_bound: float = 0.98
-    seed: int = 0
-    base_iterations: int = 3000
-    edit_iterations: int = 15000
-    edit_rate: int = 10
-    edit_count: int = 1
-    # How edits are scheduled: "rolling" (the original: `edit_count` views every `edit_rate` steps, in a
-    # freshly shuffled order each cycle), "sweep" (every view at once every `sweep_every` steps, as
-    # Instruct-GS2GS), "once" (every view edited once before the edit phase, then plain training).
-    schedule: str = "rolling"
-    sweep_every: int = 2500
-    max_image_size: int = 512
-    optimize_cameras: bool = True  # False freezes poses: right for exact cameras such as Blender renders
-    model: str | None = None  # hub id, local directory or a registered name ("demo"); None = tier default
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EditParams:
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass

@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 
 import build_extension
+import pytest
 from bpy_helpers import free_port, run_bpy_script
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,3 +40,23 @@ def test_install_register_and_disable_leave_nothing(extension_zip: Path, blender
         "timer": False,
         "session": False,
     }
+
+
+def test_edit_properties_follow_the_one_definition(extension_zip: Path, blender_home: Path) -> None:
+    """Property ranges == wire.EDIT_PARAMS == the definition; guidance is sent only when overridden."""
+    from blender_in2n import job_request, wire
+    from in2n_server import edit_params
+
+    result = run_bpy_script("edit_properties.py", str(extension_zip), home=blender_home)
+    assert result["tiers"] == list(wire.TIERS)
+    assert set(result["ranges"]) == {"guidance_scale", "image_guidance_scale", *job_request.SENT_AS_IS} - {
+        "tier"
+    }
+    table = edit_params.wire_table()
+    for name, got in result["ranges"].items():
+        assert (got["min"], got["max"]) == (table[name]["min"], table[name]["max"]), name
+        assert got["default"] == pytest.approx(job_request.property_range(name)["default"]), name
+    assert "guidance_scale" not in result["default_body"]
+    assert "image_guidance_scale" not in result["default_body"]
+    assert result["override_body"]["guidance_scale"] == 9.0
+    assert "image_guidance_scale" in result["override_body"]

@@ -77,3 +77,18 @@ def test_full_tier_trains_with_the_patch_lpips_loss(tiny_scene, tiny_ip2p_dir: P
     assert session.progress.edits_done == 1
     # The frozen AlexNet is not part of the checkpoint.
     assert not any("lpips" in key for key in session.pipeline.model.state_dict())
+
+
+def test_tiers_are_the_wire_tiers_and_the_pipeline_takes_the_edit_parameters() -> None:
+    """One list of tiers (wire.TIERS: the schema's Literal, the extension's enum), one set of edit fields."""
+    from blender_in2n import wire
+    from in2n_server import edit_params
+    from in2n_server.engine.pipeline import PIPELINE_FIELDS, In2NPipelineConfig
+
+    assert TIERS == wire.TIERS
+    assert [tier_config(t).method_name for t in wire.TIERS] == list(wire.TIERS)
+    config = In2NPipelineConfig()
+    for name, attr in PIPELINE_FIELDS.items():
+        if name != "instruction":
+            assert getattr(config, attr) == edit_params.default(name), name
+    assert config.guidance_scale is None and config.image_guidance_scale is None  # the model's values

@@ -1,7 +1,7 @@
 """End to end in a headless Blender against a real in2n-server: capture, edit, preview, import.
 
 Arguments: ZIP PORT [BASE_STEPS]. The extension is installed from its zip, then driven through its
-operators; the timer function (session.drain) is called by hand: bpy.app.timers never fire in the bpy module.
+operators; the timer function (results.drain) is called by hand: bpy.app.timers never fire in the bpy module.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ def drive(until, timeout: float, what: str) -> float:
     """Call the timer function until `until()` holds; returns the seconds it took."""
     start = time.monotonic()
     while not until():
-        session.drain()
+        ext.results.drain()
         if time.monotonic() - start > timeout:
             raise SystemExit(f"timed out after {timeout} s waiting for {what}; status: {dict_status()}")
         time.sleep(0.05)
-    session.drain()
+    ext.results.drain()
     return time.monotonic() - start
 
 

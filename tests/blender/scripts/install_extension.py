@@ -32,14 +32,14 @@ def registered() -> dict:
 ext = install(sys.argv[1])
 before = registered()
 before["enabled"] = MODULE in bpy.context.preferences.addons
-before["timer"] = bpy.app.timers.is_registered(ext.session.drain)
+before["timer"] = bpy.app.timers.is_registered(ext.results.drain)
 before["prefs_host"] = bpy.context.preferences.addons[MODULE].preferences.host
 # Start the worker threads (a check against a port where nothing listens), so disabling must stop them.
 prefs = bpy.context.preferences.addons[MODULE].preferences
 prefs.port = int(sys.argv[2])
 bpy.ops.in2n.check_server()
 before["threads"] = sorted(t.name for t in threading.enumerate() if t.name.startswith("in2n"))
-drain = ext.session.drain
+drain = ext.results.drain
 bpy.ops.preferences.addon_disable(module=MODULE)
 after = registered()
 after["enabled"] = MODULE in bpy.context.preferences.addons

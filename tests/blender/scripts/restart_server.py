@@ -31,7 +31,7 @@ status = bpy.context.window_manager.in2n
 def drive(until, timeout: float, what: str) -> float:
     start = time.monotonic()
     while not until():
-        session.drain()
+        ext.results.drain()
         if time.monotonic() - start > timeout:
             raise SystemExit(
                 f"timed out after {timeout} s waiting for {what}: {status.message} {status.error}"

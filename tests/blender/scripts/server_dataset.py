@@ -26,7 +26,7 @@ scene.in2n.dataset_path = "/etc"
 assert bpy.ops.in2n.use_dataset() == {"FINISHED"}
 start = time.monotonic()
 while not status.error and time.monotonic() - start < 60:
-    session.drain()
+    ext.results.drain()
     time.sleep(0.05)
 refused_error = status.error
 status.error = ""
@@ -35,12 +35,12 @@ scene.in2n.dataset_path = dataset
 assert bpy.ops.in2n.use_dataset() == {"FINISHED"}
 start = time.monotonic()
 while not status.scene_id and time.monotonic() - start < 120:
-    session.drain()
+    ext.results.drain()
     if status.error:
         raise SystemExit(f"opening the dataset failed: {status.error}")
     time.sleep(0.05)
 server_scene = ext.client.Client("127.0.0.1", port).get_scene(status.scene_id)
-cameras = sorted(bpy.data.collections[session.DATASET_COLLECTION].objects, key=lambda ob: ob.name)
+cameras = sorted(bpy.data.collections[ext.dataset_cameras.DATASET_COLLECTION].objects, key=lambda ob: ob.name)
 worst_intrinsics = 0.0
 worst_pose = 0.0
 for ob, expected in zip(cameras, server_scene["cameras"], strict=True):

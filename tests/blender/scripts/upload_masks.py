@@ -31,7 +31,7 @@ settings.with_depth = True
 assert bpy.ops.in2n.capture() == {"FINISHED"}, status.error
 start = time.monotonic()
 while not (status.scene_id or status.error) and time.monotonic() - start < 120:
-    ext.session.drain()
+    ext.results.drain()
     time.sleep(0.05)
 summary = ext.client.Client("127.0.0.1", port).get_scene(status.scene_id) if status.scene_id else {}
 emit(

@@ -1,0 +1,190 @@
+"""One definition of the edit parameters (server/edit_params.py): the API, the CLI and the extension agree."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+
+import pytest
+
+from blender_in2n import job_request, wire
+from in2n_server import edit_params
+from in2n_server.api.schemas import ExportRequest, JobCreate, JobPublic
+from in2n_server.engine.cli import build_parser
+
+JOB_ONLY = {"scene_id", "base_job_id", "continue_from_edit"}  # the job's own fields, not edit parameters
+
+
+def _schema() -> dict:
+    return JobCreate.model_json_schema()["properties"]
+
+
+def _bounds(prop: dict) -> tuple:
+    """(minimum, maximum) of a JSON-schema property, optional (anyOf with null) or not."""
+    inner = next((p for p in prop.get("anyOf", [prop]) if p.get("type") != "null"), prop)
+    return inner.get("minimum"), inner.get("maximum")
+
+
+def test_wire_table_is_what_the_definition_says() -> None:
+    source = "\n".join(edit_params.wire_table_source())
+    assert edit_params.wire_table() == wire.EDIT_PARAMS, (
+        "blender_in2n/wire.py EDIT_PARAMS is out of date; replace its entries with:\n" + source
+    )
+
+
+def test_job_create_is_the_definitions_job_fields_with_their_defaults_bounds_and_docs() -> None:
+    schema = _schema()
+    job_fields = {f.name: f for f in edit_params.params_fields(edit_params.JOB)}
+    assert set(JobCreate.model_fields) - JOB_ONLY == set(job_fields)
+    docs = edit_params.field_docs()
+    for name, f in job_fields.items():
+        prop = schema[name]
+        assert prop["description"] == docs[name]
+        if f.default is not dataclasses.MISSING:
+            assert JobCreate.model_fields[name].default == f.default, name
+        if "ge" in f.metadata:
+            assert _bounds(prop) == (f.metadata["ge"], f.metadata["le"]), name
+    # the server's own settings are not a job's to choose
+    assert not {f.name for f in edit_params.params_fields(edit_params.SERVER)} & set(JobCreate.model_fields)
+
+
+def test_every_field_has_a_docstring() -> None:
+    assert set(edit_params.field_docs()) == {f.name for f in dataclasses.fields(edit_params.EditParams)}
+
+
+def _non_default(f: dataclasses.Field) -> typing.Any:
+    """A valid value other than the default, for every kind of field."""
+    hint = edit_params.field_types()[f.name]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if typing.get_origin(hint) is typing.Literal:
+        return next(v for v in typing.get_args(hint) if v != f.default)
+    if hint is bool:
+        return not f.default
+    if hint is str:
+        return "make it blue"
+    if f.name == "lower_bound":
+        return 0.1
+    return f.metadata["le"] if hint is int else round(f.metadata["le"] / 2, 3)
+
+
+def test_every_job_create_field_is_accepted_by_in2n_edit() -> None:
+    fields = [f for f in edit_params.params_fields() if f.name in JobCreate.model_fields]
+    argv, expected = [], {}
+    for f in fields:
+        value = _non_default(f)
+        expected[f.name] = value
+        if isinstance(value, bool):
+            argv.append(edit_params.option_name(f.name) if value else "--no-" + f.name.replace("_", "-"))
+        else:
+            argv += [edit_params.option_name(f.name), str(value)]
+    args = build_parser().parse_args(["data", *argv])
+    params = edit_params.params_from_args(args)
+    assert {name: getattr(params, name) for name in expected} == expected
+    assert "--sweep-every" in argv
+    # and the same body is a valid JobCreate
+    JobCreate(scene_id="s-1", **expected)
+
+
+def test_unset_cli_options_keep_the_definitions_defaults() -> None:
+    args = build_parser().parse_args(["data", "-i", "make it blue", "--freeze-cameras"])
+    params = edit_params.params_from_args(args)
+    assert params == edit_params.EditParams(instruction="make it blue", optimize_cameras=False)
+    assert params.guidance_scale is None and params.image_guidance_scale is None
+
+
+@pytest.mark.parametrize("name", sorted(wire.EDIT_PARAMS))
+def test_one_range_everywhere(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """API bounds == the CLI's == the extension's property range (from wire) == the definition's."""
+    meta = edit_params.EditParams.__dataclass_fields__[name].metadata
+    low, high = meta["ge"], meta["le"]
+    assert _bounds(_schema()[name]) == (low, high)
+    prop = job_request.property_range(name)
+    assert (prop["min"], prop["max"]) == (low, high)
+    assert low <= prop["default"] <= high
+    parser = build_parser()
+    option = edit_params.option_name(name)
+    kind = int if isinstance(high, int) else float
+    for value in (low, high):
+        assert getattr(parser.parse_args(["data", option, str(value)]), name) == kind(value)
+    step = 1 if kind is int else 0.5
+    for value in (low - step, high + step):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["data", option, str(value)])
+        assert name in capsys.readouterr().err
+        with pytest.raises(ValueError, match=name):
+            JobCreate(scene_id="s", instruction="x", **{name: value}).model_dump()  # pydantic's error
+        with pytest.raises(ValueError, match=name):
+            edit_params.EditParams(instruction="x", **{name: value})
+
+
+class _Settings:
+    """Stands in for the panel's property group (job_body reads attributes only)."""
+
+    def __init__(self, **overrides: typing.Any) -> None:
+        self.instruction = " make it blue "
+        self.override_guidance = False
+        for name in (*job_request.SENT_AS_IS, *job_request.GUIDANCE):
+            value = job_request.property_range(name)["default"] if name != "tier" else wire.DEFAULT_TIER
+            setattr(self, name, value)
+        self.__dict__.update(overrides)
+
+
+def test_blender_sends_no_guidance_unless_the_artist_overrides_it() -> None:
+    body = job_request.job_body(_Settings(guidance_scale=12.0), "s-1", exact_cameras=True)
+    assert "guidance_scale" not in body and "image_guidance_scale" not in body
+    assert body["instruction"] == "make it blue" and body["optimize_cameras"] is False
+    job = JobCreate(**body)
+    assert job.guidance_scale is None and job.image_guidance_scale is None
+    assert "guidance_scale" not in job.model_fields_set  # what lets the server apply its model's values
+
+    body = job_request.job_body(
+        _Settings(override_guidance=True, guidance_scale=12.0, image_guidance_scale=2.0),
+        "s-1",
+        exact_cameras=False,
+    )
+    assert (body["guidance_scale"], body["image_guidance_scale"]) == (12.0, 2.0)
+    assert body["optimize_cameras"] is True
+    assert JobCreate(**body).guidance_scale == 12.0
+
+
+def test_blender_continues_from_a_base_job() -> None:
+    body = job_request.job_body(_Settings(), "s-1", exact_cameras=True, base_job_id="j-1")
+    assert body["base_job_id"] == "j-1" and body["continue_from_edit"] is True
+    JobCreate(**body)
+
+
+def test_an_explicit_guidance_body_still_works() -> None:
+    job = JobCreate(scene_id="s", instruction="x", guidance_scale=7.5, image_guidance_scale=1.5)
+    assert (job.guidance_scale, job.image_guidance_scale) == (7.5, 1.5)
+
+
+def test_unset_guidance_resolves_to_the_models_recommended_value_else_ip2ps() -> None:
+    from in2n_server.editor.loading import recommended_settings
+
+    demo = recommended_settings("demo")
+    assert edit_params.resolve_guidance({}, demo) == demo
+    assert edit_params.resolve_guidance({"guidance_scale": 3.0}, demo) == {
+        "guidance_scale": 3.0,
+        "image_guidance_scale": demo["image_guidance_scale"],
+    }
+    assert edit_params.resolve_guidance({}, recommended_settings(None)) == {
+        "guidance_scale": 7.5,
+        "image_guidance_scale": 1.5,
+    }
+
+
+def _literal(prop: dict) -> tuple:
+    return tuple(prop["enum"])
+
+
+def test_schema_literals_are_the_wire_constants() -> None:
+    assert _literal(_schema()["tier"]) == wire.TIERS
+    assert _literal(_schema()["schedule"]) == wire.SCHEDULES
+    public = JobPublic.model_json_schema()["properties"]
+    assert _literal(public["state"]) == wire.JOB_STATES
+    assert _literal(public["phase"]) == wire.PHASES
+    export = ExportRequest.model_json_schema()["properties"]
+    assert _literal(export["kind"]) == wire.EXPORT_KINDS
+    assert set(_literal(export["format"])) == {f for fs in wire.EXPORT_FORMATS.values() for f in fs}
