@@ -30,6 +30,9 @@ ENGINE_PHASES = PHASES[1:]
 # Edit schedules: "rolling" (the original in2n), "sweep" (Instruct-GS2GS), "once" (a baseline).
 SCHEDULES = ("rolling", "sweep", "once")
 DEFAULT_SCHEDULE = "rolling"
+# Where an edit may change the scene: every pixel, or only the dataset's masks (the selected objects).
+EDIT_REGIONS = ("all", "masked")
+DEFAULT_EDIT_REGION = "all"
 
 # Server-Sent Event kinds (the SSE `event:` field); `data:` is always one JSON object.
 EVENT_STATE = "state"  # {"state", "phase", "message"}

@@ -30,6 +30,7 @@ from blender_in2n import wire
 
 Tier = Literal[wire.TIERS]  # type: ignore[valid-type]
 Schedule = Literal[wire.SCHEDULES]  # type: ignore[valid-type]
+EditRegion = Literal[wire.EDIT_REGIONS]  # type: ignore[valid-type]
 
 JOB = "job"  # a field a job sets (in JobCreate)
 SERVER = "server"  # a field the server sets from its own flags (in2n-server --model, --max-image-size)
@@ -76,6 +77,10 @@ class EditParams:
     """NeRF steps between whole-dataset edits (sweep schedule)."""
     optimize_cameras: bool = _param(True)
     """Refine the camera poses; off for exact cameras such as Blender renders."""
+    edit_region: EditRegion = _param(wire.DEFAULT_EDIT_REGION)
+    """all: the instruction may change every pixel; masked: only the scene's masks (the selected objects)."""
+    crop_to_mask: bool = _param(False)
+    """Edit a square around each view's mask at the editor's working size, pasted back (needs masks)."""
     max_image_size: int = _param(512, scope=SERVER, ge=8, le=8192)
     """Longer image side after downscaling, in pixels (IP2P slows and runs out of memory above 512)."""
     model: str | None = _param(None, scope=SERVER)
@@ -88,6 +93,10 @@ class EditParams:
             raise ValueError(f"tier: choose one of {', '.join(wire.TIERS)}, got {self.tier!r}")
         if self.schedule not in wire.SCHEDULES:
             raise ValueError(f"schedule: choose one of {', '.join(wire.SCHEDULES)}, got {self.schedule!r}")
+        if self.edit_region not in wire.EDIT_REGIONS:
+            raise ValueError(
+                f"edit_region: choose one of {', '.join(wire.EDIT_REGIONS)}, got {self.edit_region!r}"
+            )
         if self.lower_bound >= self.upper_bound:
             raise ValueError("lower_bound must be below upper_bound")
 
@@ -114,6 +123,8 @@ PIPELINE_FIELDS = {
     "schedule": "schedule",
     "sweep_every": "sweep_every",
     "seed": "seed",
+    "edit_region": "edit_region",
+    "crop_to_mask": "crop_to_mask",
 }
 # What one edit call needs (editor/ip2p.py EditSettings).
 EDITOR_FIELDS = ("guidance_scale", "image_guidance_scale", "diffusion_steps", "lower_bound", "upper_bound")

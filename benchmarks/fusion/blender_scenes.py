@@ -2,8 +2,10 @@
 
 Each pair is one scene built twice, as the original and as its edited version (materials recoloured or
 retextured, one object changed), rendered with Cycles from the same training cameras and from held-out
-cameras. Every render set is written as a nerfstudio dataset: `transforms.json` with per-frame intrinsics
-and `transform_matrix` = the camera's `matrix_world` (OpenGL axes, which Blender's camera already uses).
+cameras. Every render set goes through the extension's own capture (`blender_in2n.capture.capture`): RGBA
+colour, exact depth, and masks of the objects the edit changes (what an artist would select), written as a
+nerfstudio dataset (`transforms.json` with per-frame intrinsics, `transform_matrix` = the camera's
+`matrix_world`). `tabletop_local` changes one small object only: the local-edit case.
 
     python benchmarks/fusion/blender_scenes.py --scene tabletop --out DIR [--size 64 --views 24 --heldout 6]
 
@@ -24,7 +26,10 @@ from pathlib import Path
 import bpy
 from mathutils import Matrix, Vector
 
-SCENES = ("object", "tabletop", "room")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from blender_in2n import capture  # noqa: E402
+
+SCENES = ("object", "tabletop", "room", "tabletop_local")
 
 Color = tuple[float, float, float]
 
@@ -89,7 +94,7 @@ def _sun(rotation_deg: tuple[float, float, float], energy: float) -> None:
     bpy.context.object.data.energy = energy
 
 
-def build_object(edited: bool) -> None:
+def build_object(edited: bool) -> list[bpy.types.Object]:
     """A single object: Suzanne on a plinth; the edit recolours and retextures her (clay -> blue checker)."""
     _world((0.55, 0.6, 0.7), 0.8)
     _sun((50, 10, 30), 3.0)
@@ -101,10 +106,14 @@ def build_object(edited: bool) -> None:
         _assign(head, _principled("clay", (0.75, 0.4, 0.2)))
     bpy.ops.mesh.primitive_cylinder_add(radius=0.7, depth=0.5, location=(0, 0, -0.75))
     _assign(bpy.context.object, _principled("plinth", (0.3, 0.3, 0.3), 0.8))
+    return [head]
 
 
-def build_tabletop(edited: bool) -> None:
-    """Objects on a table; the edit recolours the cube, swaps the sphere for a cone, re-covers the table."""
+def build_tabletop(edited: bool, only_cube: bool = False) -> list[bpy.types.Object]:
+    """Objects on a table; the edit recolours the cube, swaps the sphere for a cone, re-covers the table.
+
+    `only_cube`: the edit changes the cube alone (the local-edit pair; the cube covers ~5% of a view)."""
+    cube_edited, edited = edited, edited and not only_cube
     _world((0.7, 0.7, 0.75), 0.7)
     _sun((40, -20, 60), 3.5)
     bpy.ops.mesh.primitive_cube_add(size=1, location=(0, 0, -0.1), scale=(3.0, 2.2, 0.2))
@@ -115,7 +124,7 @@ def build_tabletop(edited: bool) -> None:
         _assign(table, _textured("wood", "stripes", (0.45, 0.28, 0.12), (0.6, 0.4, 0.2), 3.0))
     bpy.ops.mesh.primitive_cube_add(size=0.7, location=(-0.8, 0.4, 0.35), rotation=(0, 0, math.radians(25)))
     cube = bpy.context.object
-    if edited:
+    if cube_edited:
         _assign(cube, _textured("gold", "noise", (0.9, 0.7, 0.1), (0.6, 0.35, 0.05), 6.0))
     else:
         _assign(cube, _principled("red", (0.8, 0.1, 0.1)))
@@ -127,9 +136,10 @@ def build_tabletop(edited: bool) -> None:
         _assign(_smooth(bpy.context.object, 1), _principled("green", (0.1, 0.7, 0.2)))
     bpy.ops.mesh.primitive_cylinder_add(radius=0.3, depth=0.9, location=(0.1, -0.6, 0.45))
     _assign(bpy.context.object, _principled("blue", (0.1, 0.25, 0.8) if not edited else (0.1, 0.6, 0.6)))
+    return [cube] if only_cube else [ob for ob in bpy.context.scene.objects if ob.type == "MESH"]
 
 
-def build_room(edited: bool) -> None:
+def build_room(edited: bool) -> list[bpy.types.Object]:
     """A room seen from inside; the edit papers the walls, changes the floor and swaps a box for a ball."""
     bpy.ops.mesh.primitive_cube_add(size=1, location=(0, 0, 1.5), scale=(6.0, 6.0, 3.0))
     room = bpy.context.object
@@ -162,12 +172,14 @@ def build_room(edited: bool) -> None:
         _assign(bpy.context.object, _principled("crate", (0.6, 0.45, 0.25)))
     bpy.ops.mesh.primitive_cylinder_add(radius=0.25, depth=1.8, location=(-2.2, 2.2, 0.9))
     _assign(bpy.context.object, _principled("column", (0.9, 0.9, 0.9)))
+    return [ob for ob in bpy.context.scene.objects if ob.type == "MESH"]
 
 
-BUILDERS: dict[str, Callable[[bool], None]] = {
+BUILDERS: dict[str, Callable[[bool], list[bpy.types.Object]]] = {
     "object": build_object,
     "tabletop": build_tabletop,
     "room": build_room,
+    "tabletop_local": lambda edited: build_tabletop(edited, only_cube=True),
 }
 
 
@@ -213,7 +225,7 @@ def camera_poses(scene: str, views: int, heldout: int) -> tuple[list[Matrix], li
     """(training, held-out) camera-to-world matrices; held-out views sit between the training ones."""
     if scene == "room":
         return inside_cameras(views, seed=1), inside_cameras(heldout, seed=2)
-    radius, elevations = (3.4, (5.0, 55.0)) if scene == "object" else (4.4, (20.0, 60.0))
+    radius, elevations = (3.4, (5.0, 55.0)) if scene == "object" else (4.4, (20.0, 60.0))  # tabletop*
     target = Vector((0.0, 0.0, 0.2))
     return (
         orbit_cameras(views, radius, elevations, target, phase=0.0),
@@ -240,50 +252,46 @@ def _setup_render(size: int, samples: int) -> None:
     scene.view_settings.view_transform = "Standard"
 
 
-def render_set(poses: list[Matrix], out_dir: Path, size: int, lens: float) -> None:
-    """Render `poses` from the current scene into `out_dir` as a nerfstudio dataset."""
+def render_set(poses: list[Matrix], out_dir: Path, size: int, lens: float, edited_objects: list) -> None:
+    """Capture `poses` of the current scene into `out_dir` with the extension's capture: RGBA colour,
+    depth, and masks of `edited_objects`."""
     scene = bpy.context.scene
-    camera_data = bpy.data.cameras.new("camera")
-    camera_data.lens, camera_data.sensor_width, camera_data.sensor_fit = lens, 36.0, "AUTO"
-    camera = bpy.data.objects.new("camera", camera_data)
-    scene.collection.objects.link(camera)
-    scene.camera = camera
-    focal = lens / camera_data.sensor_width * size  # square image, AUTO fit: the sensor width spans the width
-    (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    frames = []
+    cameras = []
     for index, pose in enumerate(poses):
+        camera_data = bpy.data.cameras.new(f"camera{index}")
+        camera_data.lens, camera_data.sensor_width, camera_data.sensor_fit = lens, 36.0, "AUTO"
+        camera_data.clip_end = 1000.0
+        camera = bpy.data.objects.new(f"camera{index}", camera_data)
+        scene.collection.objects.link(camera)
         camera.matrix_world = pose
-        name = f"images/{index:04d}.png"
-        scene.render.filepath = str(out_dir / name)
-        bpy.ops.render.render(write_still=True)
-        matrix = [list(row) for row in camera.matrix_world]
-        frames.append(
-            {
-                "file_path": name,
-                "fl_x": focal,
-                "fl_y": focal,
-                "cx": size / 2,
-                "cy": size / 2,
-                "w": size,
-                "h": size,
-                "transform_matrix": matrix,
-            }
-        )
-    meta = {"camera_model": "OPENCV", "frames": frames}
+        cameras.append(camera)
+    result = capture.capture(
+        bpy.context,
+        cameras,
+        str(out_dir),
+        max_size=size,
+        masks_of=edited_objects,
+        with_masks=True,
+        with_depth=True,
+        transparent_background=True,
+    )
+    meta = {"camera_model": "OPENCV", **result.transforms}
     (out_dir / "transforms.json").write_text(json.dumps(meta, indent=1))
-    bpy.data.objects.remove(camera)
+    for camera in cameras:
+        bpy.data.objects.remove(camera)
 
 
 def render_pair(scene_name: str, out: Path, size: int, views: int, heldout: int, samples: int) -> None:
-    train, held = camera_poses(scene_name, views, heldout)
-    lens = 20.0 if scene_name == "room" else 35.0
+    base_name = scene_name.removesuffix("_local")
+    train, held = camera_poses(base_name, views, heldout)
+    lens = 20.0 if base_name == "room" else 35.0
     for edited in (False, True):
         bpy.ops.wm.read_factory_settings(use_empty=True)
         _setup_render(size, samples)
-        BUILDERS[scene_name](edited)
+        edited_objects = BUILDERS[scene_name](edited)
         suffix = "_edited" if edited else ""
-        render_set(train, out / f"train{suffix}", size, lens)
-        render_set(held, out / f"heldout{suffix}", size, lens)
+        render_set(train, out / f"train{suffix}", size, lens, edited_objects)
+        render_set(held, out / f"heldout{suffix}", size, lens, edited_objects)
 
 
 def main(argv: list[str]) -> None:

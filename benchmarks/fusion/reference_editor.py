@@ -75,20 +75,27 @@ class ReferenceEditor:
         self.settings = settings or ReferenceEditorSettings()
         self._targets = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
         self._originals = torch.from_numpy(np.ascontiguousarray(originals, dtype=np.float32))
-        self._originals_at: dict[tuple[int, int], torch.Tensor] = {}  # the originals resized, per size
+        self._originals_at: dict[tuple[int, ...], torch.Tensor] = {}  # the originals resized, per size
         self.calls = 0
         self.index_mismatches = 0
         self.timesteps: list[float] = []
 
     def edit(
-        self, render: torch.Tensor, original: torch.Tensor, instruction: str, *, view_index: int
+        self,
+        render: torch.Tensor,
+        original: torch.Tensor,
+        instruction: str,
+        *,
+        view_index: int,
+        crop: tuple[int, int, int] | None = None,
     ) -> torch.Tensor:
-        """The edited view `view_index`, degraded by this call's random draws (`instruction` is ignored)."""
+        """The edited view `view_index` (or its `crop` square), degraded by this call's random draws
+        (`instruction` is ignored)."""
         height, width = render.shape[:2]
         rng = np.random.default_rng([self.settings.seed, self.calls])
         self.calls += 1
-        index = self._match_view(view_index, original)
-        target = _resize(self._targets[index], height, width)
+        index = self._match_view(view_index, original, crop)
+        target = _resize(_cut(self._targets[index], crop), height, width)
         current = render.detach().to("cpu", torch.float32)
 
         s = self.settings
@@ -104,18 +111,29 @@ class ReferenceEditor:
         edited = (1.0 - strength) * current + strength * degraded.clamp(0.0, 1.0)
         return edited.clamp(0.0, 1.0).to(render.device, render.dtype)
 
-    def _match_view(self, view_index: int, original: torch.Tensor) -> int:
+    def _match_view(self, view_index: int, original: torch.Tensor, crop: tuple[int, int, int] | None) -> int:
         """`view_index` if its original is (one of) the nearest to the one given, else the nearest view."""
         given = original.detach().to("cpu", torch.float32)
         size = tuple(given.shape[:2])
-        if size not in self._originals_at:
-            self._originals_at[size] = torch.stack([_resize(view, *size) for view in self._originals])
-        errors = (self._originals_at[size] - given).abs().mean(dim=(1, 2, 3))  # [N]
+        key = (*size, *(crop or ()))
+        if key not in self._originals_at:
+            self._originals_at[key] = torch.stack(
+                [_resize(_cut(view, crop), *size) for view in self._originals]
+            )
+        errors = (self._originals_at[key] - given).abs().mean(dim=(1, 2, 3))  # [N]
         nearest = int(errors.argmin())
         if 0 <= view_index < len(errors) and float(errors[view_index]) <= float(errors[nearest]) + 1e-6:
             return view_index
         self.index_mismatches += 1
         return nearest
+
+
+def _cut(image: torch.Tensor, crop: tuple[int, int, int] | None) -> torch.Tensor:
+    """The `crop` square (top, left, side) of a view, or the whole view."""
+    if crop is None:
+        return image
+    top, left, side = crop
+    return image[top : top + side, left : left + side]
 
 
 def _resize(image: torch.Tensor, height: int, width: int) -> torch.Tensor:

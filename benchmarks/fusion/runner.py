@@ -19,7 +19,7 @@ from in2n_server.engine.types import CameraSpec
 
 from .metrics import mean_scores
 from .reference_editor import ReferenceEditor, ReferenceEditorSettings
-from .scenes import ScenePair, load_dataset
+from .scenes import WHITE, ScenePair, load_dataset
 from .schedules import FusionConfig, schedule_params
 
 Log = Callable[[str], None]
@@ -41,7 +41,7 @@ class HeldOut:
 
 
 def _render_rgb(session: EditSession, camera: CameraSpec) -> np.ndarray:
-    return np.clip(np.asarray(session.render(camera).rgb, dtype=np.float32), 0.0, 1.0)
+    return np.clip(np.asarray(session.render(camera).over(WHITE), dtype=np.float32), 0.0, 1.0)
 
 
 def train_base(

@@ -23,7 +23,10 @@ from PIL import Image
 from in2n_server.engine.types import CameraSpec
 
 BLENDER_SCRIPT = Path(__file__).with_name("blender_scenes.py")
-SCENE_NAMES = ("object", "tabletop", "room")
+CAPTURE_MODULE = Path(__file__).resolve().parents[2] / "blender_in2n" / "capture.py"
+SCENE_NAMES = ("object", "tabletop", "room", "tabletop_local")
+WHITE = (1.0, 1.0, 1.0)
+"""Captures are RGBA: images and renders are compared composited on this background."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ class ScenePair:
 
 
 def _cache_key(name: str, settings: RenderSettings) -> str:
-    digest = hashlib.sha256(BLENDER_SCRIPT.read_bytes())
+    digest = hashlib.sha256(BLENDER_SCRIPT.read_bytes() + CAPTURE_MODULE.read_bytes())
     digest.update(repr((name, settings)).encode())
     return f"{name}-{settings.size}px-{settings.views}v-{digest.hexdigest()[:10]}"
 
@@ -108,5 +111,17 @@ def load_dataset(dataset_dir: Path) -> tuple[list[CameraSpec], np.ndarray]:
 
 
 def _read_rgb(path: Path) -> np.ndarray:
+    """The image composited on WHITE ([H, W, 3] float32 in [0, 1])."""
     with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+    return rgba[..., :3] * rgba[..., 3:] + np.asarray(WHITE, np.float32) * (1.0 - rgba[..., 3:])
+
+
+def load_masks(dataset_dir: Path) -> np.ndarray:
+    """The masks of the edited objects ([N, H, W] bool) of a dataset written by `blender_scenes.py`."""
+    meta = json.loads((Path(dataset_dir) / "transforms.json").read_text())
+    masks = []
+    for frame in meta["frames"]:
+        with Image.open(Path(dataset_dir) / frame["mask_path"]) as mask:
+            masks.append(np.asarray(mask.convert("L")) > 127)
+    return np.stack(masks)

@@ -31,6 +31,8 @@ from PIL import Image
 
 from in2n_server.engine.session import EditSession
 from in2n_server.engine.types import CameraSpec, EditParams
+from in2n_server.export.backproject import Crop, backproject
+from in2n_server.export.errors import NothingToExportError
 from in2n_server.export.mesh import tsdf_mesh
 from in2n_server.export.pointcloud import point_cloud
 
@@ -101,11 +103,12 @@ def measure(scene: str, variant: str, args: argparse.Namespace, work: Path) -> d
     depth_error = median_relative_depth_error([r.depth for r in renders], [d for _, _, d in held])
     surface = np.load(data / "surface.npy")
     started = time.perf_counter()
-    points, _ = point_cloud(session, args.points)
+    points = _or_empty(lambda: point_cloud(session, args.points)[0])
     cloud_s = time.perf_counter() - started
     started = time.perf_counter()
-    vertices, _, _ = tsdf_mesh(session, args.mesh_resolution)
+    vertices = _or_empty(lambda: tsdf_mesh(session, args.mesh_resolution)[0])
     mesh_s = time.perf_counter() - started
+    unfiltered = unfiltered_points(session)
     result = {
         "scene": scene,
         "variant": variant,
@@ -114,6 +117,7 @@ def measure(scene: str, variant: str, args: argparse.Namespace, work: Path) -> d
         "heldout_depth_error": depth_error,
         "point_cloud": {"points": len(points), **precision_completeness(points, surface)},
         "mesh_vertices": {"vertices": len(vertices), **precision_completeness(vertices, surface)},
+        "unfiltered_points": {"points": len(unfiltered), **precision_completeness(unfiltered, surface)},
         "train_s": train_s,
         "export_s": {"point_cloud": cloud_s, "mesh": mesh_s},
         "images": images,
@@ -128,6 +132,23 @@ def measure(scene: str, variant: str, args: argparse.Namespace, work: Path) -> d
         flush=True,
     )
     return result
+
+
+def _or_empty(export: Any) -> np.ndarray:
+    """The exported points, or none when the export finds no surface it can confirm."""
+    try:
+        return np.asarray(export(), dtype=np.float64)
+    except NothingToExportError:
+        return np.zeros((0, 3))
+
+
+def unfiltered_points(session: EditSession) -> np.ndarray:
+    """Every opaque pixel of the training views inside the rig's sphere: the export before issue #9."""
+    cameras = session.training_cameras
+    region = Crop.around_cameras(cameras)
+    return np.concatenate([backproject(session.render(c), c, crop=region)[0] for c in cameras]).astype(
+        np.float64
+    )
 
 
 def plot(results: list[dict[str, Any]], path: Path) -> None:

@@ -14,7 +14,10 @@ class Editor(Protocol):
     `render` is the NeRF's current render of the view and `original` the unedited photo, both
     `[H, W, 3]` float tensors in [0, 1] on any device. Returns the edited view, `[H, W, 3]` in [0, 1],
     same size and device as `render`. `view_index` identifies the training view (IP2P ignores it; the
-    benchmark's reference editor uses it to look up the edited scene).
+    benchmark's reference editor uses it to look up the edited scene). For a crop-and-edit of a local
+    edit, the engine also passes `crop=(top, left, side)`: the square of the view (in its pixels) that
+    `render` and `original` were cut from and resized; only editors that accept it are given it.
+    An editor may say its native resolution as `working_size` (crops are edited at that size).
     """
 
     def edit(

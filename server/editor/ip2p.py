@@ -82,6 +82,12 @@ class InstructPix2PixEditor:
     def downscale(self) -> int:
         return 2 ** (len(self.vae.config.block_out_channels) - 1)
 
+    @property
+    def working_size(self) -> int:
+        """The image side the model was trained at (512 for InstructPix2Pix): the UNet's latent size
+        times the VAE's downscaling."""
+        return int(self.unet.config.sample_size) * self.downscale
+
     def text_embeddings(self, instruction: str) -> torch.Tensor:
         """[instruction, "", ""] embeddings, cached per instruction."""
         if instruction not in self._embeddings:
@@ -106,7 +112,13 @@ class InstructPix2PixEditor:
 
     @torch.no_grad()
     def edit(
-        self, render: torch.Tensor, original: torch.Tensor, instruction: str, *, view_index: int = -1
+        self,
+        render: torch.Tensor,
+        original: torch.Tensor,
+        instruction: str,
+        *,
+        view_index: int = -1,
+        crop: tuple[int, int, int] | None = None,
     ) -> torch.Tensor:
         in_height, in_width = render.shape[:2]
         step = self.downscale

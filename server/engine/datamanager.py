@@ -21,9 +21,10 @@ from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.cameras.rays import RayBundle
 from nerfstudio.data.datamanagers.base_datamanager import VanillaDataManager, VanillaDataManagerConfig
 from nerfstudio.model_components.ray_generators import RayGenerator
+from PIL import Image
 
 from .dataparser import In2NDataParserConfig
-from .dataset import DEPTH_KEY
+from .dataset import DEPTH_KEY, MASK_KEY, MASKS_MISSING
 from .depth_maps import read_depth_map
 
 
@@ -66,6 +67,27 @@ class In2NDataManager(VanillaDataManager):
                 depths[index, ..., 0] = torch.from_numpy(np.ascontiguousarray(depth))
         return depths
 
+    def _load_masks(self) -> torch.Tensor | None:
+        """Every view's edit mask [N, H, W, 1] in [0, 1] (the selected objects), or None without masks."""
+        outputs = self.train_dataparser_outputs
+        dataset_dir = Path(self.config.dataparser.data)
+        meta = json.loads((dataset_dir / "transforms.json").read_text(encoding="utf-8"))
+        mask_of = {Path(f["file_path"]).name: f.get(MASK_KEY) for f in meta["frames"]}
+        names = [mask_of.get(Path(path).name) for path in outputs.image_filenames]
+        if not all(names):
+            return None
+        masks = []
+        for name in names:
+            with Image.open(dataset_dir / name) as mask:
+                masks.append(torch.from_numpy(np.asarray(mask.convert("L"), np.float32) / 255.0))
+        return torch.stack(masks)[..., None]
+
+    def edit_mask(self, index: int) -> torch.Tensor:
+        """View `index`'s edit mask [H, W, 1]; ValueError when the dataset has none."""
+        if self.edit_masks is None:
+            raise ValueError(MASKS_MISSING)
+        return self.edit_masks[index]
+
     @property
     def has_alpha(self) -> bool:
         return int(self.original_images.shape[-1]) == 4
@@ -78,6 +100,7 @@ class In2NDataManager(VanillaDataManager):
             "image": originals.clone().to(device),
             "image_idx": torch.arange(len(originals)),
         }
+        self.edit_masks = self._load_masks()  # on the CPU: read once per edit, never sampled by rays
         depths = self._load_depths()
         if depths is not None:
             self.image_batch["depth_image"] = depths.to(device)

@@ -271,6 +271,22 @@ def _write_frames(
     return frames, has_alpha, bounds_from_depths(depth_views) if depth_views else None
 
 
+def has_masks(meta: Mapping[str, Any]) -> bool:
+    """Whether every view of a prepared dataset has a mask (given, or its alpha): what masked edits need."""
+    return all(MASK_KEY in frame for frame in meta["frames"])
+
+
+def needs_masks(edit_region: str, crop_to_mask: bool) -> bool:
+    """Whether edits with these settings read the views' masks."""
+    return edit_region == "masked" or crop_to_mask
+
+
+MASKS_MISSING = (
+    "this scene has no masks: capture it with masks of the selected objects (or RGBA images, whose alpha "
+    "is the mask), or edit with edit_region 'all' and crop_to_mask off"
+)
+
+
 def _has_alpha(image: Image.Image) -> bool:
     return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
 

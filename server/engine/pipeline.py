@@ -8,6 +8,10 @@ edited views, which is what gradually makes the edits agree in 3D.
 RGBA datasets: the editor sees the render and the original composited on one and the same background
 (`EDIT_BACKGROUND`), so it cannot mistake a background difference for part of the edit, and the edited
 view keeps the original's alpha (datamanager.replace_image).
+
+Local edits (`edit_region="masked"`, engine/regions.py): the edit is kept inside each view's (dilated,
+feathered) mask and the view outside it stays as `MASKED_OUTSIDE` says; `crop_to_mask` edits a square
+around the mask at the editor's working size, so small objects get its full resolution.
 """
 
 from __future__ import annotations
@@ -26,11 +30,22 @@ from .. import edit_params
 from ..editor.base import Editor
 from .datamanager import In2NDataManager, In2NDataManagerConfig
 from .model import In2NModelConfig
+from .regions import Box, crop_box, edit_crop, edit_region
 from .schedule import EditSchedule
 
 EditListener = Callable[[int, torch.Tensor], None]
 EDIT_BACKGROUND = (1.0, 1.0, 1.0)
 """What the editor sees behind the objects of an RGBA dataset: white, as product shots and IP2P's data."""
+
+
+MASKED_OUTSIDE = "original"
+"""What a masked edit keeps outside the mask: "original" (the photo: the background stays as captured) or
+"render" (the NeRF's current render). Chosen by the local-edit benchmark (docs/benchmarks.md)."""
+
+
+def working_size(editor: Editor, view: torch.Tensor) -> int:
+    """The side a crop is edited at: the editor's native resolution, else the view's longer side."""
+    return int(getattr(editor, "working_size", None) or max(view.shape[:2]))
 
 
 def over_background(rgb: torch.Tensor, alpha: torch.Tensor, premultiplied: bool) -> torch.Tensor:
@@ -122,12 +137,39 @@ class In2NPipeline(VanillaPipeline):
         if original.shape[-1] == 4:
             render = over_background(render, rendered["accumulation"].float(), premultiplied=True)
             original = over_background(original[..., :3], original[..., 3:], premultiplied=False)
-        edited = self.get_editor().edit(render, original, self.config.prompt, view_index=index)
+        edited = self._edit(index, render, original)
         self.datamanager.replace_image(index, edited)
         self.edits_done += 1
         stored = self.datamanager.current_image(index)
         for listener in self.edit_listeners:
             listener(index, stored)
+
+    def _edit(self, index: int, render: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+        """One view's edit: whole, or kept to its mask, or cropped around it (engine/regions.py)."""
+        editor, prompt, c = self.get_editor(), self.config.prompt, self.config
+
+        def edit(view: torch.Tensor, condition: torch.Tensor, box: Box | None = None) -> torch.Tensor:
+            extra = {} if box is None else {"crop": (box.top, box.left, box.side)}
+            return editor.edit(view, condition, prompt, view_index=index, **extra)
+
+        if c.edit_region == "all" and not c.crop_to_mask:
+            return edit(render, original)
+        mask = self.datamanager.edit_mask(index).to(render.device)
+        size = working_size(editor, render)
+        if c.edit_region == "masked":
+            outside = original if MASKED_OUTSIDE == "original" else render
+            return edit_region(
+                edit, render, original, mask, outside=outside, crop=c.crop_to_mask, working_size=size
+            )
+        # A global edit whose masked objects also get a high-resolution crop, blended in with the mask.
+        whole = edit(render, original)
+        box = crop_box(mask)
+        if box is None:
+            return whole
+        sharp = edit_crop(edit, render, original, box, size)
+        return edit_region(
+            lambda v, o: sharp, render, original, mask, outside=whole, crop=False, working_size=size
+        )
 
     def idu_state_dict(self) -> dict:
         return {

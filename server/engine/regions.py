@@ -26,8 +26,9 @@ FEATHER_FRACTION = 0.02
 CROP_MARGIN = 0.15
 """The crop square extends this share of the mask's larger bounding-box side beyond it on every side."""
 
-EditFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-"""(render, original) -> edited, all [H, W, 3] in [0, 1]."""
+EditFn = Callable[..., torch.Tensor]
+"""(render, original) -> edited, all [H, W, 3] in [0, 1]; `edit_crop` also passes the Box as a third
+argument, so an editor can know which part of the view it is given."""
 
 
 def soft_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -92,7 +93,7 @@ def edit_crop(
     returns `render` with the edited square pasted back at its place and scale."""
     rows = slice(box.top, box.top + box.side)
     cols = slice(box.left, box.left + box.side)
-    edited = edit(_resize(render[rows, cols], working_size), _resize(original[rows, cols], working_size))
+    edited = edit(_resize(render[rows, cols], working_size), _resize(original[rows, cols], working_size), box)
     result = render.clone()
     result[rows, cols] = _resize(edited, box.side).to(result.dtype)
     return result

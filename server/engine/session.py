@@ -40,7 +40,7 @@ from ..fileio import write_bytes_atomic, write_json_atomic
 from . import workdir as layout
 from .bounded import configure_model
 from .checkpoint import FORMAT_VERSION, atomic_save, find_checkpoint, load_checkpoint, model_state
-from .dataset import ALPHA_KEY, prepare_dataset, read_transforms
+from .dataset import ALPHA_KEY, MASKS_MISSING, has_masks, needs_masks, prepare_dataset, read_transforms
 from .geometry import BOUNDS_KEY
 from .method_configs import tier_config
 from .pipeline import PIPELINE_FIELDS, In2NPipeline
@@ -157,6 +157,11 @@ class EditSession:
             raise FileExistsError(f"{workdir} already holds a session; use EditSession.resume")
         workdir.mkdir(parents=True, exist_ok=True)
         prepare_dataset(dataset_dir, workdir / "dataset", params.max_image_size)
+        if needs_masks(params.edit_region, params.crop_to_mask) and not has_masks(
+            read_transforms(workdir / "dataset")
+        ):
+            shutil.rmtree(workdir / "dataset")
+            raise ValueError(f"edit_region: {MASKS_MISSING}")
         step_offset = 0
         checkpoint_path = None
         if base_checkpoint is not None:
@@ -517,7 +522,7 @@ class _NoEditor:
     """Stands in for the editor in export-only sessions: editing there is a programming error."""
 
     def edit(
-        self, render: torch.Tensor, original: torch.Tensor, instruction: str, *, view_index: int
+        self, render: torch.Tensor, original: torch.Tensor, instruction: str, *, view_index: int, **_: object
     ) -> torch.Tensor:
         raise RuntimeError("this session was opened for export only; it cannot edit")
 

@@ -31,7 +31,7 @@ from blender_in2n.wire import (
 
 from ..config import Settings
 from ..engine import workdir as layout
-from .errors import ConflictError, NotFoundError
+from .errors import ConflictError, InvalidInputError, NotFoundError
 from .events import Event, EventHub
 from .store import JobRecord, JobStore, SceneStore, Workspace, new_id
 from .worker import Worker
@@ -101,6 +101,7 @@ class JobService:
     def create(self, params: dict[str, Any]) -> JobRecord:
         self.scenes.get(params["scene_id"])
         self.check_editor()
+        self._check_masks(params)
         base = params.get("base_job_id")
         if base is not None:
             base_record = self.jobs.get(base)
@@ -114,6 +115,19 @@ class JobService:
         self.worker.submit(record.job_id)
         log.info("job %s queued on scene %s: %r", record.job_id, record.scene_id, params["instruction"])
         return self.jobs.get(record.job_id)
+
+    def _check_masks(self, params: dict[str, Any]) -> None:
+        """A masked or cropped edit needs a scene whose every view has a mask (422 naming the field)."""
+        from ..engine.dataset import MASKS_MISSING, has_masks, needs_masks, read_transforms
+
+        region, crop = params.get("edit_region", "all"), bool(params.get("crop_to_mask", False))
+        if not needs_masks(region, crop):
+            return
+        meta = read_transforms(self.workspace.scene_dir(params["scene_id"]) / "dataset")
+        if not has_masks(meta):
+            raise InvalidInputError(
+                MASKS_MISSING, field="edit_region" if region == "masked" else "crop_to_mask"
+            )
 
     def cancel(self, job_id: str) -> JobRecord:
         record = self.jobs.get(job_id)

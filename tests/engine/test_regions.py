@@ -43,7 +43,8 @@ def test_crop_box_is_a_square_with_margin_inside_the_image() -> None:
 def test_crop_is_edited_at_the_working_size_and_pasted_back_in_place() -> None:
     seen = []
 
-    def edit(render: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    def edit(render: torch.Tensor, original: torch.Tensor, box: Box) -> torch.Tensor:
+        assert box == Box(10, 30, 10)  # the editor is told which part of the view it edits
         seen.append((tuple(render.shape), tuple(original.shape), float(original.mean())))
         return torch.ones_like(render)
 
@@ -64,7 +65,7 @@ def test_masked_edit_changes_nothing_far_from_the_mask() -> None:
     mask = square_mask(64, 20, 20, 8)
     for crop in (False, True):
         result = edit_region(
-            lambda r, o: torch.ones_like(r),
+            lambda r, o, *box: torch.ones_like(r),
             render,
             original,
             mask,

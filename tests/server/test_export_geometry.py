@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import trimesh
 
-from in2n_server.engine.types import CameraSpec, RenderResult
 from in2n_server.engine.geometry import camera_points
+from in2n_server.engine.types import CameraSpec, RenderResult
 from in2n_server.export.backproject import backproject
 from in2n_server.export.mesh import tsdf_mesh
 from in2n_server.export.pointcloud import point_cloud
