@@ -56,4 +56,5 @@ def schedule_params(name: str, num_views: int, config: FusionConfig) -> EditPara
         edit_count=1,
         schedule=name,
         sweep_every=config.edit_rate * num_views,
+        optimize_cameras=False,  # exact Blender cameras, as the extension sends them
     )
