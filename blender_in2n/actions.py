@@ -42,7 +42,7 @@ def capture_scene(context: Any) -> capture.Capture:
         directory,
         max_size=settings.resolution,
         masks_of=targets,
-        with_masks=settings.with_masks,
+        with_masks=job_request.capture_masks(settings, bool(targets)),
         with_depth=settings.with_depth,
         transparent_background=settings.transparent_background,
     )
@@ -51,16 +51,17 @@ def capture_scene(context: Any) -> capture.Capture:
 def upload(context: Any, captured: capture.Capture, then_edit: bool = False) -> None:
     """Upload a capture (on the worker); optionally start the edit as soon as the scene exists."""
     client = make_client(context)
-    params = job_params(context, "") if then_edit else None
+    masked = bool(captured.masks)
+    params = job_params(context, "", scene_masked=masked) if then_edit else None
 
-    def task() -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def task() -> tuple[dict[str, Any], dict[str, Any] | None, bool]:
         images = [_file_part(path) for path in captured.images]
         masks = [_file_part(path) for path in captured.masks]
         depths = [_file_part(path) for path in captured.depths]
         scene = client.upload_scene(captured.transforms, images, masks, depths)
         shutil.rmtree(captured.directory, ignore_errors=True)
         job = client.create_job({**params, "scene_id": scene["scene_id"]}) if params is not None else None
-        return scene, job
+        return scene, job, masked
 
     set_busy(context, f"uploading {len(captured.images)} views")
     get_session().worker.submit(Tag.SCENE, task)
@@ -94,13 +95,21 @@ def start_edit(context: Any) -> None:
     get_session().worker.submit(Tag.JOB, lambda: client.create_job(params))
 
 
-def job_params(context: Any, scene_id: str) -> dict[str, Any]:
-    """The JobCreate body for the panel's settings (job_request.job_body: guidance only when overridden)."""
+def job_params(context: Any, scene_id: str, scene_masked: bool | None = None) -> dict[str, Any]:
+    """The JobCreate body for the panel's settings (job_request.job_body: guidance only when overridden).
+
+    `scene_masked` (default: the uploaded scene's) says whether the scene has masks of the selected objects;
+    with *Edit Selected Objects Only* on, the job is then a local edit.
+    """
     settings = context.scene.in2n
     st = status(context)
     base = st.job_id if settings.continue_edit and st.job_id and st.state == "completed" else None
     return job_request.job_body(
-        settings, scene_id, exact_cameras=settings.source != "SERVER_PATH", base_job_id=base
+        settings,
+        scene_id,
+        exact_cameras=settings.source != "SERVER_PATH",
+        base_job_id=base,
+        scene_masked=st.scene_masked if scene_masked is None else scene_masked,
     )
 
 
@@ -178,11 +187,14 @@ def import_result(context: Any, kind: str, fmt: str = "ply") -> None:
     job_id = require_job(context)
     settings = context.scene.in2n
     num_points, resolution = settings.num_points, settings.mesh_resolution  # read here: no bpy on the worker
+    masked_only = settings.export_masked_only
     client = make_client(context)
     directory = get_session().temp_dir("in2n-result-")
 
     def task() -> tuple[str, str]:
-        name, data = client.export(job_id, kind, fmt, num_points=num_points, resolution=resolution)
+        name, data = client.export(
+            job_id, kind, fmt, num_points=num_points, resolution=resolution, masked_only=masked_only
+        )
         path = os.path.join(directory, name)
         with open(path, "wb") as fh:
             fh.write(data)

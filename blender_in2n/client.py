@@ -296,9 +296,16 @@ class Client:
         return self.request("GET", wire.route("jobs", quote(job_id, safe=""), "images", int(index)))[2]
 
     def export(
-        self, job_id: str, kind: str, fmt: str = "ply", *, num_points: int = 200000, resolution: int = 128
+        self,
+        job_id: str,
+        kind: str,
+        fmt: str = "ply",
+        *,
+        num_points: int = 200000,
+        resolution: int = 128,
+        masked_only: bool = False,
     ) -> tuple[str, bytes]:
-        """Download the job's geometry; returns (file name, bytes)."""
+        """Download the job's geometry; returns (file name, bytes). `masked_only`: the edited objects only."""
         if kind not in wire.EXPORT_KINDS:
             raise ClientError(f"export kind {kind!r} is not one of {wire.EXPORT_KINDS}")
         if fmt not in wire.EXPORT_FORMATS[kind]:
@@ -306,6 +313,8 @@ class Client:
                 f"export format {fmt!r} is not offered for {kind} ({wire.EXPORT_FORMATS[kind]})"
             )
         payload = {"kind": kind, "format": fmt, "num_points": int(num_points), "resolution": int(resolution)}
+        if masked_only:
+            payload["masked_only"] = True  # left out otherwise: servers before it refuse unknown fields
         route = wire.route("jobs", quote(job_id, safe=""), "export")
         _, headers, data = self.request("POST", route, json_body=payload, timeout=600.0)
         return _filename(headers.get("content-disposition", ""), f"{kind}.{fmt}"), data

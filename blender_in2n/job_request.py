@@ -3,6 +3,10 @@
 The ranges and defaults come from `wire.EDIT_PARAMS`, the table generated from the server's one definition
 of the edit parameters (server/edit_params.py). Guidance is left out unless the artist overrides it, so the
 server's model's recommended values apply (the bundled demo editor wants others than InstructPix2Pix).
+
+*Edit Selected Objects Only* (on by default) makes a capture of the selected objects include their masks, and
+a job on such a scene asks for a local edit (`edit_region: "masked"`, `crop_to_mask: true`); off, or with
+nothing selected, the job sends neither and the server's defaults (edit everything) apply.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from . import wire
 # Panel settings sent as they are (each a JobCreate field of the same name).
 SENT_AS_IS = ("tier", "diffusion_steps", "seed", "base_iterations", "edit_iterations", "edit_rate")
 GUIDANCE = ("guidance_scale", "image_guidance_scale")
+CAPTURED_SOURCES = ("RIG", "CAMERAS")  # sources the extension renders itself (masks are possible)
+LOCAL_EDIT = {"edit_region": "masked", "crop_to_mask": True}
 
 
 def property_range(name: str) -> dict[str, Any]:
@@ -27,23 +33,35 @@ def property_range(name: str) -> dict[str, Any]:
     return {"default": value, "min": entry["min"], "max": entry["max"]}
 
 
+def capture_masks(settings: Any, has_targets: bool) -> bool:
+    """Whether a capture renders masks of the selected objects: asked for, or needed by a local edit."""
+    if settings.with_masks:
+        return True
+    return bool(settings.edit_selected_only and has_targets and settings.source in CAPTURED_SOURCES)
+
+
 def job_body(
     settings: Any,
     scene_id: str,
     *,
     exact_cameras: bool,
     base_job_id: str | None = None,
+    scene_masked: bool = False,
 ) -> dict[str, Any]:
     """A JobCreate body from the panel's settings (any object with the settings' attributes).
 
     `exact_cameras` (Blender renders) freezes the poses: refining them would only move the result off the
-    source objects. `base_job_id` continues from that finished job's edited images.
+    source objects. `base_job_id` continues from that finished job's edited images. `scene_masked`: the
+    scene was captured with masks of the selected objects; with *Edit Selected Objects Only* on, the edit
+    then stays inside them (LOCAL_EDIT).
     """
     body: dict[str, Any] = {"scene_id": scene_id, "instruction": settings.instruction.strip()}
     body.update({name: getattr(settings, name) for name in SENT_AS_IS})
     if settings.override_guidance:
         body.update({name: float(getattr(settings, name)) for name in GUIDANCE})
     body["optimize_cameras"] = not exact_cameras
+    if settings.edit_selected_only and scene_masked:
+        body.update(LOCAL_EDIT)
     if base_job_id:
         body["base_job_id"] = base_job_id
         body["continue_from_edit"] = True

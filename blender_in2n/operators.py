@@ -89,6 +89,7 @@ class IN2N_OT_new_scene(bpy.types.Operator):
         st = session.status(context)
         st.scene_id = ""
         st.scene_images = 0
+        st.scene_masked = False
         return {"FINISHED"}
 
 

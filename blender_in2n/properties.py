@@ -59,6 +59,14 @@ class IN2N_PG_settings(bpy.types.PropertyGroup):
         description="Transparent film: RGBA images, the world lights the scene but its pixels get alpha 0",
     )
     dataset_path: StringProperty(name="Dataset", description="A dataset folder on the server")
+    edit_selected_only: BoolProperty(
+        name="Edit Selected Objects Only",
+        default=True,
+        description=(
+            "Capture masks of the selected objects and edit only inside them (the rest of each view stays "
+            "as it was); off, or nothing selected: edit the whole views"
+        ),
+    )
 
     instruction: StringProperty(name="Instruction", description="What to change, e.g. 'make it autumn'")
     tier: EnumProperty(name="Tier", items=TIER_ITEMS, default=wire.DEFAULT_TIER)
@@ -88,6 +96,11 @@ class IN2N_PG_settings(bpy.types.PropertyGroup):
     browse_index: IntProperty(name="Edited View", default=0, min=0)
     num_points: IntProperty(name="Points", default=200000, min=1000, max=20000000)
     mesh_resolution: IntProperty(name="Mesh Resolution", default=128, min=16, max=256)
+    export_masked_only: BoolProperty(
+        name="Edited Objects Only",
+        default=False,
+        description="Import only the geometry the views' masks cover (the edited objects); needs masks",
+    )
 
 
 class IN2N_PG_status(bpy.types.PropertyGroup):
@@ -105,6 +118,7 @@ class IN2N_PG_status(bpy.types.PropertyGroup):
 
     scene_id: StringProperty(name="Scene")
     scene_images: IntProperty(default=0)
+    scene_masked: BoolProperty(default=False, description="Captured with masks of the selection")
     job_id: StringProperty(name="Job")
     state: StringProperty(name="State")
     phase: StringProperty(name="Phase")

@@ -121,16 +121,18 @@ def _apply_done(context: Any, session: Session, tag: str, value: Any) -> None:
         if st.job_id and st.state in ("queued", "running") and not session.worker.watching:
             _watch(context, st.job_id)
     elif tag == Tag.SCENE:
-        scene, job = value
+        scene, job, masked = value
         st.connected = True
         st.scene_id = scene["scene_id"]
         st.scene_images = int(scene.get("num_images", 0))
+        st.scene_masked = masked
         st.message = f"scene {st.scene_id}: {st.scene_images} views"
         if job is not None:
             _set_job(context, job)
     elif tag == Tag.DATASET:
         st.scene_id = value["scene_id"]
         st.scene_images = int(value.get("num_images", 0))
+        st.scene_masked = False  # a server dataset's own masks: the job sends no edit region
         show_dataset_cameras(context, value.get("cameras") or [])
         st.message = f"dataset {st.scene_id}: {st.scene_images} views"
     elif tag == Tag.JOB:

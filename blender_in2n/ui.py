@@ -62,6 +62,7 @@ class IN2N_PT_capture(_In2NPanel, bpy.types.Panel):
             row.prop(settings, "with_masks")
             row.prop(settings, "with_depth")
             layout.prop(settings, "transparent_background")
+            layout.prop(settings, "edit_selected_only")
             layout.operator("in2n.capture", icon="RENDER_STILL")
         else:
             layout.prop(settings, "dataset_path")
@@ -144,6 +145,7 @@ class IN2N_PT_results(_In2NPanel, bpy.types.Panel):
         col = layout.column(align=True)
         col.prop(settings, "num_points")
         col.prop(settings, "mesh_resolution")
+        layout.prop(settings, "export_masked_only")
         row = layout.row(align=True)
         op = row.operator("in2n.import_result", text="Points", icon="OUTLINER_OB_POINTCLOUD")
         op.kind = "point_cloud"

@@ -60,3 +60,10 @@ def test_edit_properties_follow_the_one_definition(extension_zip: Path, blender_
     assert "image_guidance_scale" not in result["default_body"]
     assert result["override_body"]["guidance_scale"] == 9.0
     assert "image_guidance_scale" in result["override_body"]
+    # Edit Selected Objects Only: on by default, forces masks, sends a masked, cropped edit only on a
+    # scene captured with masks of the selection (the default body has none: no scene yet)
+    assert result["local_default"] is True and result["forced_masks"] is True
+    assert "edit_region" not in result["default_body"] and "crop_to_mask" not in result["default_body"]
+    assert (result["local_body"]["edit_region"], result["local_body"]["crop_to_mask"]) == ("masked", True)
+    assert "edit_region" not in result["whole_body"] and "crop_to_mask" not in result["whole_body"]
+    assert result["export_masked_only_default"] is False

@@ -125,6 +125,9 @@ class _Settings:
     def __init__(self, **overrides: typing.Any) -> None:
         self.instruction = " make it blue "
         self.override_guidance = False
+        self.edit_selected_only = True
+        self.with_masks = False
+        self.source = "RIG"
         for name in (*job_request.SENT_AS_IS, *job_request.GUIDANCE):
             value = job_request.property_range(name)["default"] if name != "tier" else wire.DEFAULT_TIER
             setattr(self, name, value)
@@ -188,3 +191,25 @@ def test_schema_literals_are_the_wire_constants() -> None:
     export = ExportRequest.model_json_schema()["properties"]
     assert _literal(export["kind"]) == wire.EXPORT_KINDS
     assert set(_literal(export["format"])) == {f for fs in wire.EXPORT_FORMATS.values() for f in fs}
+
+
+def test_blender_asks_for_a_local_edit_of_the_selected_objects_only_when_their_masks_were_captured() -> None:
+    """'Edit Selected Objects Only' (on by default): masks captured, then edit_region masked + crop."""
+    assert job_request.capture_masks(_Settings(), has_targets=True)  # forced, though Masks is off
+    assert not job_request.capture_masks(_Settings(), has_targets=False)  # nothing selected
+    assert not job_request.capture_masks(_Settings(edit_selected_only=False), has_targets=True)
+    assert job_request.capture_masks(_Settings(edit_selected_only=False, with_masks=True), has_targets=True)
+    assert not job_request.capture_masks(_Settings(source="SERVER_PATH"), has_targets=True)
+
+    body = job_request.job_body(_Settings(), "s-1", exact_cameras=True, scene_masked=True)
+    assert (body["edit_region"], body["crop_to_mask"]) == ("masked", True)
+    job = JobCreate(**body)
+    assert (job.edit_region, job.crop_to_mask) == ("masked", True)
+
+    # off, or a scene without masks of the selection: neither is sent, the server's defaults apply
+    for settings, masked in ((_Settings(edit_selected_only=False), True), (_Settings(), False)):
+        body = job_request.job_body(settings, "s-1", exact_cameras=True, scene_masked=masked)
+        assert "edit_region" not in body and "crop_to_mask" not in body
+        job = JobCreate(**body)
+        assert (job.edit_region, job.crop_to_mask) == (wire.DEFAULT_EDIT_REGION, False)
+    assert job_request.LOCAL_EDIT["edit_region"] in wire.EDIT_REGIONS
