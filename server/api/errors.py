@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..editor.loading import EditorUnavailableError
-from ..export.errors import NothingToExportError
+from ..export.errors import MasksMissingError, NothingToExportError
 from ..jobs import errors
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ STATUS_OF: dict[type[errors.ServerError], tuple[int, str]] = {
 # Errors of the layers below, raised where they happen (they know nothing of HTTP): status, code, field.
 STATUS_OF_DOMAIN: dict[type[Exception], tuple[int, str, str | None]] = {
     NothingToExportError: (409, "conflict", None),
+    MasksMissingError: (422, "validation_error", "masked_only"),
     EditorUnavailableError: (503, "editor_unavailable", "model"),
 }
 CODE_OF_STATUS = {

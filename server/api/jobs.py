@@ -125,7 +125,13 @@ async def export(job_id: str, body: ExportRequest, jobs: JobService = Depends(de
 
     def run(session: Any) -> Any:
         return export_geometry(
-            session, body.kind, body.format, out_dir / name, body.num_points, body.resolution
+            session,
+            body.kind,
+            body.format,
+            out_dir / name,
+            body.num_points,
+            body.resolution,
+            masked_only=body.masked_only,
         )
 
     future = await asyncio.to_thread(jobs.call_session, job_id, run)

@@ -139,6 +139,9 @@ class ExportRequest(Strict):
     num_points: int = Field(200_000, ge=1, le=10_000_000, description="point cloud: points to keep")
     resolution: int = Field(128, ge=16, le=256, description="mesh: voxels along the longest side")
     crop: bool = Field(True, description="keep only geometry inside the sphere that the cameras surround")
+    masked_only: bool = Field(
+        False, description="keep only geometry the views' masks cover: the edited objects (needs masks)"
+    )
 
     @model_validator(mode="after")
     def _format_fits_kind(self) -> ExportRequest:

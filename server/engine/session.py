@@ -297,6 +297,19 @@ class EditSession:
         meta = read_transforms(self.workdir / "dataset")
         return [CameraSpec.from_wire(frame) for frame in meta["frames"]]
 
+    def view_mask(self, index: int) -> np.ndarray | None:
+        """Training camera `index`'s edit mask ([H, W] bool at the prepared size, True = the edited objects).
+
+        `index` counts `training_cameras` (the dataset's frames); None when the scene has no masks.
+        """
+        masks = self.pipeline.datamanager.edit_masks
+        if masks is None:
+            return None
+        frames = read_transforms(self.workdir / "dataset")["frames"]
+        names = [Path(p).name for p in self.pipeline.datamanager.train_dataparser_outputs.image_filenames]
+        row = names.index(Path(frames[index]["file_path"]).name)  # nerfstudio sorts frames by file name
+        return (masks[row, ..., 0] >= 0.5).cpu().numpy()
+
     def _emit(self, kind: str, **data: Any) -> None:
         if self.on_event is not None:
             self.on_event(EngineEvent(kind, data))

@@ -14,6 +14,12 @@ import numpy as np
 
 from ..engine.geometry import world_points
 from ..engine.types import CameraSpec, RenderResult
+from .errors import MasksMissingError
+
+MASKS_NEEDED = (
+    "masked_only keeps what the views' masks cover, and this scene has no masks; upload masks (or RGBA "
+    "images) with the scene, or capture it in Blender with 'Edit Selected Objects Only'"
+)
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,25 @@ def scaled_cameras(cameras: list[CameraSpec], scale: float, max_side: int = 1024
     return out
 
 
+def session_masks(session: Any, count: int) -> list[np.ndarray]:
+    """The training views' masks ([H, W] bool each, at the prepared size); MasksMissingError without them."""
+    masks = [session.view_mask(index) for index in range(count)]
+    if any(mask is None for mask in masks):
+        raise MasksMissingError(MASKS_NEEDED)
+    return masks
+
+
+def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """`mask` [h, w] at another size, nearest neighbour on pixel centres (a render may be scaled)."""
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape == (height, width):
+        return mask
+    rows = ((np.arange(height) + 0.5) * mask.shape[0] / height).astype(np.int64)
+    cols = ((np.arange(width) + 0.5) * mask.shape[1] / width).astype(np.int64)
+    rows, cols = np.minimum(rows, mask.shape[0] - 1), np.minimum(cols, mask.shape[1] - 1)
+    return mask[rows[:, None], cols[None, :]]
+
+
 @dataclass
 class SurfaceView:
     """One render at a camera, its pixels' world points and which of them are kept as surface."""
@@ -109,9 +134,19 @@ class SurfaceView:
 
 
 def surface_views(
-    session: Any, cameras: list[CameraSpec], region: Region, min_accumulation: float = 0.5
+    session: Any,
+    cameras: list[CameraSpec],
+    region: Region,
+    min_accumulation: float = 0.5,
+    masks: list[np.ndarray] | None = None,
 ) -> list[SurfaceView]:
-    """Render every camera and keep the opaque, in-region pixels that other views agree with."""
+    """Render every camera and keep the opaque, in-region pixels that other views agree with.
+
+    `masks` (aligned with `cameras`, each at its view's own size) keep only the pixels they cover; they
+    apply after the agreement, so a masked surface's edge is confirmed by the whole scene's geometry.
+    """
+    if masks is not None and len(masks) != len(cameras):
+        raise ValueError(f"{len(masks)} masks for {len(cameras)} cameras")
     views = []
     for camera in cameras:
         render = session.render(camera)
@@ -119,6 +154,9 @@ def surface_views(
         views.append(SurfaceView(camera, render, world, keep))
     for view, agreed in zip(views, multi_view_agreement(views), strict=True):
         view.keep &= agreed
+    if masks is not None:
+        for view, mask in zip(views, masks, strict=True):
+            view.keep &= resize_mask(mask, view.camera.height, view.camera.width)
     return views
 
 

@@ -5,3 +5,7 @@ from __future__ import annotations
 
 class NothingToExportError(RuntimeError):
     """The reconstruction has no surface to export yet (too early in training, or all of it cropped)."""
+
+
+class MasksMissingError(ValueError):
+    """`masked_only` on a scene whose views have no masks: nothing says what the edited objects are."""

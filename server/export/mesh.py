@@ -11,28 +11,30 @@ from typing import Any
 
 import numpy as np
 
-from .backproject import Crop, scaled_cameras, session_region, surface_views
+from .backproject import Crop, scaled_cameras, session_masks, session_region, surface_views
 from .errors import NothingToExportError
 
 OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])  # camera axes: open3d looks down +Z with +Y down
 
 
 def tsdf_mesh(
-    session: Any, resolution: int, min_accumulation: float = 0.5, crop: bool = True
+    session: Any, resolution: int, min_accumulation: float = 0.5, crop: bool = True, masked_only: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vertices [V, 3], triangles [F, 3] and vertex colours [V, 3] in the scene frame.
 
     `resolution` is the number of voxels along the longest side of the surface's bounding box. Only
     depth that other views agree with is fused (`multi_view_agreement`); with `crop`, only depth inside
-    the scene's bounds (or, when unknown, the camera rig's sphere).
+    the scene's bounds (or, when unknown, the camera rig's sphere); with `masked_only`, only depth the views'
+    masks cover (the edited objects).
     """
     import open3d as o3d
 
     cameras = session.training_cameras
+    masks = session_masks(session, len(cameras)) if masked_only else None
     longest = max(max(c.width, c.height) for c in cameras)
     cameras = scaled_cameras(cameras, max(1.0, min(2.0 * resolution, 512) / longest))
     region = session_region(session, crop)
-    views = surface_views(session, cameras, region, min_accumulation)
+    views = surface_views(session, cameras, region, min_accumulation, masks=masks)
     points = [view.world[view.keep] for view in views]
     cloud = np.concatenate(points) if points else np.zeros((0, 3), np.float32)
     if len(cloud) < 16:

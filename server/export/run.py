@@ -11,11 +11,21 @@ from .writers import write_mesh, write_point_cloud
 
 
 def export_geometry(
-    session: Any, kind: str, file_format: str, path: Path, num_points: int, resolution: int, crop: bool = True
+    session: Any,
+    kind: str,
+    file_format: str,
+    path: Path,
+    num_points: int,
+    resolution: int,
+    crop: bool = True,
+    masked_only: bool = False,
 ) -> Path:
-    """Render `session` (an export-only or running EditSession) and write the geometry atomically."""
+    """Render `session` (an export-only or running EditSession) and write the geometry atomically.
+
+    `masked_only` keeps only what the views' masks cover (the edited objects): MasksMissingError without.
+    """
     if kind == "point_cloud":
-        points, colors = point_cloud(session, num_points, crop=crop)
+        points, colors = point_cloud(session, num_points, crop=crop, masked_only=masked_only)
         return write_point_cloud(path, points, colors)
-    vertices, faces, colors = tsdf_mesh(session, resolution, crop=crop)
+    vertices, faces, colors = tsdf_mesh(session, resolution, crop=crop, masked_only=masked_only)
     return write_mesh(path, vertices, faces, colors, file_format)

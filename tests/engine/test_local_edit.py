@@ -62,6 +62,13 @@ def test_masked_edits_leave_the_outside_of_the_mask_as_the_original(
         assert (
             np.abs(image[weight == 1] - original[weight == 1]).mean() > 0.01
         )  # the random editor changed it
+    # what exports keep with masked_only: each training camera's mask, at its prepared size
+    for index, camera in enumerate(session.training_cameras):
+        mask = session.view_mask(index)
+        assert mask is not None and mask.dtype == bool and mask.shape == (camera.height, camera.width)
+        expected = np.zeros_like(mask)
+        expected[: camera.height // 2, : camera.width // 2] = True
+        assert np.mean(mask == expected) > 0.97
 
 
 def test_masked_edits_need_masks(tiny_scene, tiny_ip2p_dir: Path, tmp_path: Path) -> None:

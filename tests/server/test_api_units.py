@@ -10,7 +10,7 @@ from in2n_server.api.errors import field_path, install_error_handlers
 from in2n_server.api.jobs import preview_size
 from in2n_server.config import Settings, is_loopback_host
 from in2n_server.editor.loading import EditorUnavailableError
-from in2n_server.export.errors import NothingToExportError
+from in2n_server.export.errors import MasksMissingError, NothingToExportError
 from in2n_server.jobs.errors import ConflictError
 
 
@@ -66,6 +66,7 @@ def test_settings_refuse_unsafe_or_impossible_configurations(tmp_path) -> None:
     ("error", "status", "code", "field"),
     [
         (NothingToExportError("no surface yet"), 409, "conflict", None),
+        (MasksMissingError("this scene has no masks"), 422, "validation_error", "masked_only"),
         (EditorUnavailableError("no weights here"), 503, "editor_unavailable", "model"),
         (ConflictError("busy", field="base_job_id"), 409, "conflict", "base_job_id"),
         (RuntimeError("secret detail"), 500, "internal_error", None),

@@ -83,6 +83,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, roots: dict[str, Path]) -> 
         "128",
         "--allow-root",
         str(roots["allowed"]),
+        "--model",
+        "demo",  # bundled: job requests get past the editor check to their own validation
     ]
     process = ServerProcess(workspace, args).start()
     yield process
@@ -621,3 +623,32 @@ def test_large_image_is_downscaled(server: ServerProcess, client: httpx.Client) 
     image = client.get(f"/v1/scenes/{scene['scene_id']}/images/1")
     assert image.status_code == 200 and Image.open(io.BytesIO(image.content)).size == (128, 64)
     assert client.delete(f"/v1/scenes/{scene['scene_id']}").status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"edit_region": "masked"}, "edit_region"),
+        ({"crop_to_mask": True}, "crop_to_mask"),
+        ({"edit_region": "masked", "crop_to_mask": True}, "edit_region"),  # what Blender sends
+    ],
+)
+def test_a_local_edit_of_a_scene_without_masks_is_refused(
+    server: ServerProcess, client: httpx.Client, tiny_scene_dir: Path, changes: dict, field: str
+) -> None:
+    """The scene exists (the tiny scene: RGB, no masks), so the 422 is about the masks, and no job is made."""
+    data, files = upload_parts(tiny_scene_dir)
+    response = client.post("/v1/scenes", data=data, files=files)
+    assert response.status_code == 201, response.text
+    scene_id = response.json()["scene_id"]
+    try:
+        before = workspace_snapshot(server.workspace)
+        response = client.post("/v1/jobs", **job(scene_id=scene_id, **changes))
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert (error["code"], error["field"]) == ("validation_error", field)
+        assert "mask" in error["message"] and "Traceback" not in response.text
+        assert workspace_snapshot(server.workspace) == before
+        assert client.get("/v1/jobs").json() == []
+    finally:
+        assert client.delete(f"/v1/scenes/{scene_id}").status_code == 204

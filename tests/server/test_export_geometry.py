@@ -16,7 +16,8 @@ import trimesh
 
 from in2n_server.engine.geometry import camera_points
 from in2n_server.engine.types import CameraSpec, RenderResult
-from in2n_server.export.backproject import backproject
+from in2n_server.export.backproject import backproject, resize_mask, surface_pixels
+from in2n_server.export.errors import MasksMissingError
 from in2n_server.export.mesh import tsdf_mesh
 from in2n_server.export.pointcloud import point_cloud
 from in2n_server.export.writers import SCENE_TO_GLTF, mesh_bytes, point_cloud_ply
@@ -35,7 +36,10 @@ def look_at(position: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndar
 
 
 class SphereScene:
-    """`training_cameras` around a sphere and an exact `render` (what export needs of a session)."""
+    """`training_cameras` around a sphere and an exact `render` (what export needs of a session).
+
+    `view_mask` (as `EditSession.view_mask`) is None: the scene has no masks (see MaskedSphereScene).
+    """
 
     def __init__(
         self, views: int = 12, width: int = 40, height: int = 32, sky_depth: float | None = None
@@ -69,6 +73,26 @@ class SphereScene:
             depth.astype(np.float32),
             (hit | (self.sky_depth is not None)).reshape(camera.height, camera.width).astype(np.float32),
         )
+
+    def view_mask(self, index: int) -> np.ndarray | None:
+        return None
+
+
+class MaskedSphereScene(SphereScene):
+    """The sphere whose upper cap (world y above the centre) is "the edited object": its masks cover it."""
+
+    def view_mask(self, index: int) -> np.ndarray:
+        camera = self.training_cameras[index]
+        world, hit = surface_pixels(self.render(camera), camera, crop=_NO_SKY)
+        return hit & (world[..., 1] > CENTRE[1])
+
+
+class _SphereOnly:
+    def inside(self, points: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(points - CENTRE, axis=-1) <= RADIUS + 1e-3
+
+
+_NO_SKY = _SphereOnly()
 
 
 def surface_error(points: np.ndarray) -> np.ndarray:
@@ -136,3 +160,35 @@ def test_background_beyond_the_camera_rig_is_cropped() -> None:
     assert np.mean(surface_error(everything) > 1.0) > 0.5  # the "sky" is most of each view
     vertices, _, _ = tsdf_mesh(scene, resolution=32)
     assert np.median(surface_error(vertices)) < 2 * RADIUS / 32
+
+
+def test_masked_only_keeps_only_what_the_masks_cover() -> None:
+    """The masks cover the sphere's upper cap: the export keeps that and nothing else (the sky neither)."""
+    scene = MaskedSphereScene(sky_depth=60.0)
+    everything, _ = point_cloud(scene, num_points=4000, crop=False)
+    assert np.mean(everything[:, 1] < CENTRE[1] - 0.3) > 0.1  # without it, the lower half and the sky
+    points, colours = point_cloud(scene, num_points=4000, crop=False, masked_only=True)
+    assert len(points) > 1000 and np.allclose(colours, [0.9, 0.2, 0.1], atol=1e-6)
+    assert surface_error(points).max() < 1e-3  # no sky
+    # Renders are scaled from the training size, masks resized (nearest): the cut is within about one
+    # training pixel's footprint on the sphere (~0.13 here).
+    assert points[:, 1].min() > CENTRE[1] - 0.3
+    assert np.mean(points[:, 1] > CENTRE[1]) > 0.97
+    vertices, _, _ = tsdf_mesh(scene, resolution=32, masked_only=True)
+    assert np.median(surface_error(vertices)) < 2 * RADIUS / 32
+    assert np.mean(vertices[:, 1] > CENTRE[1] - 2 * RADIUS / 32) > 0.95
+
+
+def test_masked_only_needs_masks() -> None:
+    with pytest.raises(MasksMissingError, match="no masks"):
+        point_cloud(SphereScene(), num_points=1000, masked_only=True)
+    with pytest.raises(MasksMissingError, match="no masks"):
+        tsdf_mesh(SphereScene(), resolution=16, masked_only=True)
+
+
+def test_resize_mask_is_nearest_on_pixel_centres() -> None:
+    mask = np.array([[1, 0, 0], [0, 1, 1]], bool)
+    assert resize_mask(mask, 2, 3) is not None and (resize_mask(mask, 2, 3) == mask).all()
+    up = resize_mask(mask, 4, 6)
+    assert (up == np.repeat(np.repeat(mask, 2, axis=0), 2, axis=1)).all()
+    assert (resize_mask(up, 2, 3) == mask).all()
