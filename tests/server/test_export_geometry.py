@@ -152,12 +152,14 @@ def test_mesh_formats_keep_vertex_colours(file_format: str) -> None:
     assert np.asarray(loaded.visual.vertex_colors)[:, :3].tolist() == (colours * 255).astype(int).tolist()
 
 
-def test_background_beyond_the_camera_rig_is_cropped() -> None:
+def test_background_beyond_the_camera_rig_is_cropped_and_not_confirmed() -> None:
     scene = SphereScene(sky_depth=60.0)
     cropped, _ = point_cloud(scene, num_points=4000)
     assert surface_error(cropped).max() < 1e-3
+    # Without the crop the "sky" (each view's own backdrop at z = 60, most of every view) is still not
+    # exported: no other view sees it at the same depth (export/backproject.py multi_view_agreement).
     everything, _ = point_cloud(scene, num_points=4000, crop=False)
-    assert np.mean(surface_error(everything) > 1.0) > 0.5  # the "sky" is most of each view
+    assert np.mean(surface_error(everything) > 1.0) < 0.01
     vertices, _, _ = tsdf_mesh(scene, resolution=32)
     assert np.median(surface_error(vertices)) < 2 * RADIUS / 32
 
