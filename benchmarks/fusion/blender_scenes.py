@@ -252,19 +252,24 @@ def _setup_render(size: int, samples: int) -> None:
     scene.view_settings.view_transform = "Standard"
 
 
+def camera_objects(poses: list[Matrix], lens: float, prefix: str) -> list[bpy.types.Object]:
+    """Camera objects at `poses` (35 mm sensor, AUTO fit), linked into the scene."""
+    cameras = []
+    for index, pose in enumerate(poses):
+        data = bpy.data.cameras.new(f"{prefix}{index:03d}")
+        data.lens, data.sensor_width, data.sensor_fit = lens, 36.0, "AUTO"
+        data.clip_end = 1000.0
+        camera = bpy.data.objects.new(f"{prefix}{index:03d}", data)
+        bpy.context.scene.collection.objects.link(camera)
+        camera.matrix_world = pose
+        cameras.append(camera)
+    return cameras
+
+
 def render_set(poses: list[Matrix], out_dir: Path, size: int, lens: float, edited_objects: list) -> None:
     """Capture `poses` of the current scene into `out_dir` with the extension's capture: RGBA colour,
     depth, and masks of `edited_objects`."""
-    scene = bpy.context.scene
-    cameras = []
-    for index, pose in enumerate(poses):
-        camera_data = bpy.data.cameras.new(f"camera{index}")
-        camera_data.lens, camera_data.sensor_width, camera_data.sensor_fit = lens, 36.0, "AUTO"
-        camera_data.clip_end = 1000.0
-        camera = bpy.data.objects.new(f"camera{index}", camera_data)
-        scene.collection.objects.link(camera)
-        camera.matrix_world = pose
-        cameras.append(camera)
+    cameras = camera_objects(poses, lens, "camera")
     result = capture.capture(
         bpy.context,
         cameras,

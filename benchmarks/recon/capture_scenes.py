@@ -79,19 +79,6 @@ def _mat(name: str, color: tuple[float, float, float]) -> bpy.types.Material:
     return blender_scenes._principled(name, color)
 
 
-def camera_objects(poses: list, lens: float, prefix: str) -> list[bpy.types.Object]:
-    cameras = []
-    for index, pose in enumerate(poses):
-        data = bpy.data.cameras.new(f"{prefix}{index:03d}")
-        data.lens, data.sensor_width, data.sensor_fit = lens, 36.0, "AUTO"
-        data.clip_end = 1000.0
-        ob = bpy.data.objects.new(f"{prefix}{index:03d}", data)
-        ob.matrix_world = pose
-        bpy.context.scene.collection.objects.link(ob)
-        cameras.append(ob)
-    return cameras
-
-
 def artist_cameras(views: int, heldout: int) -> tuple[list, list]:
     """Training: the extension's default rig around the selection; held-out: a band between its views."""
     bpy.ops.object.select_all(action="DESELECT")
@@ -100,7 +87,7 @@ def artist_cameras(views: int, heldout: int) -> tuple[list, list]:
     train = capture.make_rig(bpy.context, "HEMISPHERE", views)
     radius = (train[0].matrix_world.translation - _rig_centre()).length
     poses = blender_scenes.orbit_cameras(heldout, radius, (20.0, 55.0), _rig_centre(), phase=0.9)
-    return train, camera_objects(poses, 35.0, "heldout")
+    return train, blender_scenes.camera_objects(poses, 35.0, "heldout")
 
 
 def _rig_centre() -> Vector:
@@ -134,7 +121,8 @@ def main(argv: list[str]) -> None:
         blender_scenes.BUILDERS[args.scene](False)
         train_poses, held_poses = blender_scenes.camera_poses(args.scene, args.views, args.heldout)
         lens = 20.0 if args.scene == "room" else 35.0
-        train, held = camera_objects(train_poses, lens, "train"), camera_objects(held_poses, lens, "heldout")
+        train = blender_scenes.camera_objects(train_poses, lens, "train")
+        held = blender_scenes.camera_objects(held_poses, lens, "heldout")
     transparent = not args.opaque
     write_capture(train, args.out / "train", args.size, transparent, depth=not args.opaque)
     write_capture(held, args.out / "heldout", args.size, transparent, depth=True)

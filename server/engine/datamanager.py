@@ -50,13 +50,18 @@ class In2NDataManager(VanillaDataManager):
         images = [self.train_dataset.get_image_float32(i) for i in range(len(self.train_dataset))]
         return torch.stack(images)  # [N, H, W, 3 or 4]
 
+    def _view_files(self, key: str) -> tuple[Path, list[str | None]]:
+        """The dataset folder and each training view's file under `key` (None where a view has none), in
+        the dataparser's order (it sorts the frames by image name)."""
+        dataset_dir = Path(self.config.dataparser.data)
+        meta = json.loads((dataset_dir / "transforms.json").read_text(encoding="utf-8"))
+        file_of = {Path(f["file_path"]).name: f.get(key) for f in meta["frames"]}
+        return dataset_dir, [file_of.get(Path(p).name) for p in self.train_dataparser_outputs.image_filenames]
+
     def _load_depths(self) -> torch.Tensor | None:
         """Every view's z-depth in nerfstudio's units [N, H, W, 1], or None when the dataset has none."""
         outputs = self.train_dataparser_outputs
-        dataset_dir = Path(self.config.dataparser.data)
-        meta = json.loads((dataset_dir / "transforms.json").read_text(encoding="utf-8"))
-        depth_of = {Path(f["file_path"]).name: f.get(DEPTH_KEY) for f in meta["frames"]}
-        names = [depth_of.get(Path(path).name) for path in outputs.image_filenames]
+        dataset_dir, names = self._view_files(DEPTH_KEY)
         if not any(names):
             return None
         height, width = self.original_images.shape[1:3]
@@ -69,11 +74,7 @@ class In2NDataManager(VanillaDataManager):
 
     def _load_masks(self) -> torch.Tensor | None:
         """Every view's edit mask [N, H, W, 1] in [0, 1] (the selected objects), or None without masks."""
-        outputs = self.train_dataparser_outputs
-        dataset_dir = Path(self.config.dataparser.data)
-        meta = json.loads((dataset_dir / "transforms.json").read_text(encoding="utf-8"))
-        mask_of = {Path(f["file_path"]).name: f.get(MASK_KEY) for f in meta["frames"]}
-        names = [mask_of.get(Path(path).name) for path in outputs.image_filenames]
+        dataset_dir, names = self._view_files(MASK_KEY)
         if not all(names):
             return None
         masks = []
