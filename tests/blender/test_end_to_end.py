@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 from bpy_helpers import run_bpy_script
 
-E2E_PRECISION_BAR = 0.5
+# Measured 2026-12-02 at this test's size (16 views, 48 px, 60 base steps on the CPU tier): 0.718 of the
+# imported points within 2% of the objects' diagonal of a true surface, 0.978 within 5% (median distance
+# 1.2% of the diagonal). Before the RGBA + depth capture none were: the cloud sat in front of the cameras.
+# The bars leave room for seeds and thread timing.
+E2E_PRECISION_BAR = 0.55
+E2E_PRECISION_5PCT_BAR = 0.9
 
 
 @pytest.mark.slow
@@ -47,11 +52,12 @@ def test_capture_edit_preview_and_import_against_a_real_server(
         assert imported["count"] > 0, imported
         # The imported geometry's box overlaps the source objects' box (no transform was applied).
         assert imported["overlap_of_source"] > 0.1, (kind, imported, result["source_bounds"])
-    # The points lie on the objects: share within 2% of the objects' diagonal of a true surface sample
-    # (Blender's evaluated meshes). Measured PRECISION_MEASURED at this test's size (16 views, 48 px, 60
-    # base steps on the CPU tier); the bar leaves room for seeds and thread timing.
+    # The points lie on the objects: share within 2% (5%) of the objects' diagonal of a true surface sample
+    # of Blender's evaluated meshes.
     distances = result["point_cloud"]["distances"]
+    print(f"end-to-end point cloud against the true surfaces: {distances}")
     assert distances["precision_2pct"] >= E2E_PRECISION_BAR, distances
+    assert distances["precision_5pct"] >= E2E_PRECISION_5PCT_BAR, distances
     assert result["point_cloud"]["modifiers"] == ["NODES"]
     for other in ("mesh_obj", "mesh_glb"):  # every mesh format lands in the same place
         assert result[other]["count"] == result["mesh"]["count"], other
