@@ -446,6 +446,7 @@ class EditSession:
             edited = layout.edited_image_path(self.workdir, index)
             mode = "RGBA" if self.has_alpha else "RGB"
             datamanager.replace_image(index, _read_png(edited, mode) if edited.is_file() else images[index])
+        self._restore_step_state()
 
     def _load_base(self, path: Path) -> None:
         """Start from another reconstruction: its weights and, when compatible, its optimizer states."""
@@ -454,6 +455,15 @@ class EditSession:
         # Another tier's optimizers do not fit this model: they then start fresh.
         with contextlib.suppress(KeyError, ValueError, RuntimeError):
             self._load_optimizers(checkpoint)
+        self._restore_step_state()
+
+    def _restore_step_state(self) -> None:
+        """Bring step-driven state (nerfacto's proposal-weight annealing) to the loaded NeRF step, so that a
+        render right after loading equals one right before saving (the next step would set it anyway)."""
+        for callback in self.callbacks:
+            callback.run_callback_at_location(
+                self.plan.step_offset + self._step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION
+            )
 
     def _load_optimizers(self, checkpoint: dict[str, Any]) -> None:
         for name, optimizer in self.optimizers.optimizers.items():

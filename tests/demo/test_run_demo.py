@@ -17,12 +17,12 @@ from in2n_server.samples.demo import DemoSettings, run_demo
 TINY = DemoSettings(
     views=12,
     size=32,
-    base_iterations=60,
+    base_iterations=400,  # enough for surfaces that several views agree on (exports keep only those)
     edit_iterations=20,
     edit_rate=10,
     diffusion_steps=2,
     num_points=2000,
-    mesh_resolution=24,
+    mesh_resolution=16,
     turntable_size=24,
 )
 

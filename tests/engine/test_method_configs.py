@@ -40,13 +40,16 @@ def test_unknown_tier_is_named() -> None:
 
 
 def test_ns_train_lists_the_method_and_its_tiers() -> None:
+    from nerfstudio.plugins.registry import discover_methods
+
+    # What `ns-train --help` lists comes from this registry (entry points); asked in-process, as a
+    # second `ns-train` run would cost ~40 s of nerfstudio start-up on two cores.
+    methods, descriptions = discover_methods()
+    for tier in TIERS:
+        assert tier in methods, tier
+    assert "Instruct-NeRF2NeRF preset small enough for CPU" in descriptions["in2n-cpu"]
     ns_train = Path(sys.executable).with_name("ns-train")
     env = {**os.environ, "COLUMNS": "200"}
-    result = subprocess.run([ns_train, "--help"], capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    for tier in TIERS:
-        assert f"{tier} " in result.stdout or f"{tier}," in result.stdout, tier
-    assert "Instruct-NeRF2NeRF preset small enough for CPU" in result.stdout
     method = subprocess.run(
         [ns_train, "in2n-cpu", "--help"], capture_output=True, text=True, env=env, timeout=300
     )
