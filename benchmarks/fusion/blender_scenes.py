@@ -299,15 +299,20 @@ def render_pair(scene_name: str, out: Path, size: int, views: int, heldout: int,
         render_set(held, out / f"heldout{suffix}", size, lens, edited_objects)
 
 
-def main(argv: list[str]) -> None:
+def capture_arguments(scenes: tuple[str, ...]) -> argparse.ArgumentParser:
+    """The options both capture scripts take (this one and benchmarks/recon/capture_scenes.py)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scene", choices=SCENES, required=True)
+    parser.add_argument("--scene", choices=scenes, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--views", type=int, default=24)
     parser.add_argument("--heldout", type=int, default=6)
     parser.add_argument("--samples", type=int, default=32)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str]) -> None:
+    args = capture_arguments(SCENES).parse_args(argv)
     render_pair(args.scene, args.out, args.size, args.views, args.heldout, args.samples)
 
 

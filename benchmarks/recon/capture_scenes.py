@@ -16,7 +16,6 @@ writes DIR/{train,heldout}/ (transforms.json, images/, depths/) and DIR/surface.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -103,13 +102,8 @@ def write_capture(cameras: list, out: Path, size: int, transparent: bool, depth:
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scene", choices=SCENES, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--views", type=int, default=24)
-    parser.add_argument("--heldout", type=int, default=6)
-    parser.add_argument("--samples", type=int, default=32)
+    parser = blender_scenes.capture_arguments(SCENES)
+    parser.description = __doc__.splitlines()[0]
     parser.add_argument("--opaque", action="store_true", help="training views as before: opaque, no depth")
     args = parser.parse_args(argv)
     bpy.ops.wm.read_factory_settings(use_empty=True)
