@@ -30,7 +30,7 @@ from .. import edit_params
 from ..editor.base import Editor
 from .datamanager import In2NDataManager, In2NDataManagerConfig
 from .model import In2NModelConfig
-from .regions import Box, crop_box, edit_crop, edit_region
+from .regions import Box, composite, crop_box, edit_crop, edit_region, soft_mask
 from .schedule import EditSchedule
 
 EditListener = Callable[[int, torch.Tensor], None]
@@ -167,9 +167,7 @@ class In2NPipeline(VanillaPipeline):
         if box is None:
             return whole
         sharp = edit_crop(edit, render, original, box, size)
-        return edit_region(
-            lambda v, o: sharp, render, original, mask, outside=whole, crop=False, working_size=size
-        )
+        return composite(sharp, whole, soft_mask(mask).to(sharp.device, sharp.dtype))
 
     def idu_state_dict(self) -> dict:
         return {
