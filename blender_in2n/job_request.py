@@ -1,8 +1,9 @@
 """The body of a job request from the panel's settings, and the settings' ranges. No bpy.
 
 The ranges and defaults come from `wire.EDIT_PARAMS`, the table generated from the server's one definition
-of the edit parameters (server/edit_params.py). Guidance is left out unless the artist overrides it, so the
-server's model's recommended values apply (the bundled demo editor wants others than InstructPix2Pix).
+of the edit parameters (server/edit_params.py). The model-tuned parameters (guidance, image guidance, the
+highest start noise, the edit rate: those whose default is None) are left out unless the artist overrides
+them, so the server's model's recommended values apply (the bundled demo editor wants others than IP2P's).
 
 *Edit Selected Objects Only* (on by default) makes a capture of the selected objects include their masks, and
 a job on such a scene asks for a local edit (`edit_region: "masked"`, `crop_to_mask: true`); off, or with
@@ -16,8 +17,9 @@ from typing import Any
 from . import wire
 
 # Panel settings sent as they are (each a JobCreate field of the same name).
-SENT_AS_IS = ("tier", "diffusion_steps", "seed", "base_iterations", "edit_iterations", "edit_rate")
-GUIDANCE = ("guidance_scale", "image_guidance_scale")
+SENT_AS_IS = ("tier", "schedule", "diffusion_steps", "seed", "base_iterations", "edit_iterations")
+# Sent only with *Override Model Settings*: the fields whose default is "the model's recommended value".
+MODEL_TUNED = tuple(name for name, entry in wire.EDIT_PARAMS.items() if entry["default"] is None)
 CAPTURED_SOURCES = ("RIG", "CAMERAS")  # sources the extension renders itself (masks are possible)
 LOCAL_EDIT = {"edit_region": "masked", "crop_to_mask": True}
 
@@ -57,8 +59,8 @@ def job_body(
     """
     body: dict[str, Any] = {"scene_id": scene_id, "instruction": settings.instruction.strip()}
     body.update({name: getattr(settings, name) for name in SENT_AS_IS})
-    if settings.override_guidance:
-        body.update({name: float(getattr(settings, name)) for name in GUIDANCE})
+    if settings.override_model_settings:
+        body.update({name: getattr(settings, name) for name in MODEL_TUNED})
     body["optimize_cameras"] = not exact_cameras
     if settings.edit_selected_only and scene_masked:
         body.update(LOCAL_EDIT)

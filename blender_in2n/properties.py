@@ -33,6 +33,7 @@ RIG_ITEMS = [
     ("SPHERE", "Sphere", "Cameras spread over elevations -20..80 degrees (floating objects)"),
 ]
 TIER_ITEMS = [(tier, tier, f"The {tier} preset") for tier in wire.TIERS]
+SCHEDULE_ITEMS = [(name, name.title(), help_text) for name, help_text in wire.SCHEDULE_HELP.items()]
 PREVIEW_ITEMS = [
     ("CAMERA", "Active Camera", "Preview from the scene's active camera"),
     ("VIEWPORT", "Viewport", "Preview from the current 3D viewport view"),
@@ -70,13 +71,22 @@ class IN2N_PG_settings(bpy.types.PropertyGroup):
 
     instruction: StringProperty(name="Instruction", description="What to change, e.g. 'make it autumn'")
     tier: EnumProperty(name="Tier", items=TIER_ITEMS, default=wire.DEFAULT_TIER)
-    override_guidance: BoolProperty(
-        name="Override Guidance",
+    schedule: EnumProperty(name="Schedule", items=SCHEDULE_ITEMS, default=wire.DEFAULT_SCHEDULE)
+    override_model_settings: BoolProperty(
+        name="Override Model Settings",
         default=False,
-        description="Send these guidance values; off: the server's model's recommended ones",
+        description=(
+            "Send these guidance, start-noise and edit-rate values; off: the server's editor model's "
+            "recommended ones"
+        ),
     )
     guidance_scale: FloatProperty(name="Text Guidance", **property_range("guidance_scale"))
     image_guidance_scale: FloatProperty(name="Image Guidance", **property_range("image_guidance_scale"))
+    upper_bound: FloatProperty(
+        name="Max Start Noise",
+        description="Highest noise level an edit starts from (lower keeps more of the render)",
+        **property_range("upper_bound"),
+    )
     diffusion_steps: IntProperty(name="Diffusion Steps", **property_range("diffusion_steps"))
     seed: IntProperty(name="Seed", **property_range("seed"))
     base_iterations: IntProperty(name="Base Steps", **property_range("base_iterations"))

@@ -83,18 +83,20 @@ class IN2N_PT_edit(_In2NPanel, bpy.types.Panel):
         layout = self.layout
         layout.prop(settings, "instruction", text="")
         layout.prop(settings, "tier")
-        layout.prop(settings, "override_guidance")
+        layout.prop(settings, "schedule")
+        layout.prop(settings, "override_model_settings")
         col = layout.column(align=True)
-        col.enabled = settings.override_guidance
+        col.enabled = settings.override_model_settings
         col.prop(settings, "guidance_scale")
         col.prop(settings, "image_guidance_scale")
+        col.prop(settings, "upper_bound")
+        col.prop(settings, "edit_rate")
         col = layout.column(align=True)
         col.prop(settings, "diffusion_steps")
         col.prop(settings, "seed")
         col = layout.column(align=True)
         col.prop(settings, "base_iterations")
         col.prop(settings, "edit_iterations")
-        col.prop(settings, "edit_rate")
         layout.prop(settings, "continue_edit")
         running = st.state in {"queued", "running"}
         row = layout.row(align=True)

@@ -28,7 +28,13 @@ PHASES = ("queued", "base", "edit", "done")  # a job's phase; an engine session 
 ENGINE_PHASES = PHASES[1:]
 
 # Edit schedules: "rolling" (the original in2n), "sweep" (Instruct-GS2GS), "once" (a baseline).
-SCHEDULES = ("rolling", "sweep", "once")
+# Which views the Iterative Dataset Update edits when (server/engine/schedule.py), with the panel's help text.
+SCHEDULE_HELP = {
+    "rolling": "One view every few NeRF steps, in random order (the original in2n)",
+    "sweep": "Every view at once, every few thousand steps (Instruct-GS2GS)",
+    "once": "Every view once, then train on the edits (fastest, least consistent)",
+}
+SCHEDULES = tuple(SCHEDULE_HELP)
 DEFAULT_SCHEDULE = "rolling"
 # Where an edit may change the scene: every pixel, or only the dataset's masks (the selected objects).
 EDIT_REGIONS = ("all", "masked")
@@ -58,11 +64,11 @@ EDIT_PARAMS: dict[str, dict[str, Any]] = {
     "image_guidance_scale": {"default": None, "min": 0.0, "max": 50.0, "fallback": 1.5},
     "diffusion_steps": {"default": 20, "min": 1, "max": 200},
     "lower_bound": {"default": 0.02, "min": 0.0, "max": 1.0},
-    "upper_bound": {"default": 0.98, "min": 0.0, "max": 1.0},
+    "upper_bound": {"default": None, "min": 0.0, "max": 1.0, "fallback": 0.98},
     "seed": {"default": 0, "min": 0, "max": 2147483647},
     "base_iterations": {"default": 3000, "min": 0, "max": 1000000},
     "edit_iterations": {"default": 15000, "min": 0, "max": 1000000},
-    "edit_rate": {"default": 10, "min": 1, "max": 100000},
+    "edit_rate": {"default": None, "min": 1, "max": 100000, "fallback": 10},
     "edit_count": {"default": 1, "min": 1, "max": 1000},
     "sweep_every": {"default": 2500, "min": 1, "max": 1000000},
 }

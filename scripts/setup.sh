@@ -15,5 +15,5 @@ PYTHON="${PYTHON:-python3.11}"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 # torch first, pinned to the release this project is tested with (taken from the local disk where present).
 "$VENV/bin/pip" install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
-"$VENV/bin/pip" install -q --disable-pip-version-check -e ".[dev]"
+"$VENV/bin/pip" install -q --disable-pip-version-check -e ".[dev,ray]"
 echo "setup done: $("$VENV/bin/python" -c 'import torch, nerfstudio, diffusers; print("torch", torch.__version__, "diffusers", diffusers.__version__)')"

@@ -57,7 +57,11 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.ingest = SceneIngest(settings, workspace, scene_store)
         app.state.jobs = service
         app.state.hub = hub
-        service.start()
+        try:
+            service.start()
+        except Exception as error:  # e.g. Ray is unreachable or a node cannot see the workspace
+            log.error("in2n-server cannot start: %s", error)
+            raise
         log.info(
             "in2n-server %s: workspace %s, device %s, model %s",
             __version__,

@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Serve Instruct-NeRF2NeRF edits over HTTP for the Blender extension "
             "(and curl, scripts, other tools). "
-            "Jobs run one at a time on the chosen device; everything lives in the workspace folder, so a "
+            "Jobs run one at a time on the chosen device (or several at once on a Ray cluster, --ray); "
+            "everything lives in the workspace folder, so a "
             "restarted server resumes unfinished jobs from their last checkpoint."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -72,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=512,
         help="images are downscaled so their longer side is at most this (IP2P slows above 512)",
     )
+    parser.add_argument(
+        "--ray",
+        default=None,
+        metavar="auto|ADDRESS",
+        help="run jobs on a Ray cluster, one per GPU, several at once: 'auto' starts a local Ray on this "
+        "machine, an address (HOST:6379) joins a running cluster; needs `pip install .[ray]` and a "
+        "workspace every node sees at the same path (docs/server.md)",
+    )
     parser.add_argument("--checkpoint-every", type=int, default=200, help="NeRF steps between checkpoints")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return parser
@@ -92,6 +101,7 @@ def settings_from_args(argv: list[str] | None = None) -> Settings:
         max_image_side=args.max_image_side,
         max_image_size=args.max_image_size,
         checkpoint_every=args.checkpoint_every,
+        ray=args.ray,
         log_level=args.log_level,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,11 @@ class Settings:
     """Images are downscaled so that their longer side is at most this (IP2P slows badly above 512)."""
     checkpoint_every: int = 200
     """NeRF steps between checkpoints (a killed server resumes from the last one)."""
+    ray: str | None = None
+    """None: jobs run one at a time in this process. "auto": start a local Ray on this machine and run
+    as many jobs at once as it has GPUs (CPUs without GPUs); an address: join that Ray cluster."""
+    ray_job_restarts: int = 3
+    """Times Ray restarts a job's actor after its process or node is lost (it resumes from its checkpoint)."""
     ping_seconds: float = 15.0
     """Interval of the SSE keep-alive comment."""
     log_level: str = "info"
@@ -66,6 +72,10 @@ class Settings:
             raise ValueError(f"device must be auto, cuda or cpu, got {self.device!r}")
         if not 1 <= self.port <= 65535:
             raise ValueError(f"port must be in 1..65535, got {self.port}")
+        if self.ray is not None and importlib.util.find_spec("ray") is None:
+            raise ValueError(
+                "--ray needs Ray, which is not installed: pip install '.[ray]' (or pip install ray)"
+            )
         for root in self.allow_roots:
             if not root.is_dir():
                 raise ValueError(f"--allow-root {root} is not a directory")

@@ -9,7 +9,9 @@
 
 Each field has a one-line docstring under it (read with `field_docs`, as nerfstudio's configs are read by
 tyro) and its bounds as field metadata (`ge`, `le`, `min_length`, `max_length`). Standard library only.
-A `None` guidance value means "the model's recommended value" (`resolve_guidance`).
+A `None` value of a *model-tuned* field (guidance, image guidance, the highest start noise, the edit rate:
+the fields with a `fallback`) means "the editor model's recommended value, else the fallback"
+(`with_model_defaults`).
 """
 
 from __future__ import annotations
@@ -59,16 +61,16 @@ class EditParams:
     """DDIM steps per edit."""
     lower_bound: float = _param(0.02, ge=0.0, le=1.0)
     """Lowest noise level an edit starts from, as a fraction of the 1000-step schedule."""
-    upper_bound: float = _param(0.98, ge=0.0, le=1.0)
-    """Highest noise level an edit starts from (above lower_bound)."""
+    upper_bound: float | None = _param(None, ge=0.0, le=1.0, fallback=0.98)
+    """Highest noise level an edit starts from, above lower_bound (unset: the model's recommended value)."""
     seed: int = _param(0, ge=0, le=2**31 - 1)
     """Seeds the view order and the editor's noise."""
     base_iterations: int = _param(3000, ge=0, le=1_000_000)
     """NeRF steps on the original views before editing (skipped when starting from a base job)."""
     edit_iterations: int = _param(15000, ge=0, le=1_000_000)
     """NeRF steps of the Iterative Dataset Update."""
-    edit_rate: int = _param(10, ge=1, le=100_000)
-    """NeRF steps between edits (rolling schedule)."""
+    edit_rate: int | None = _param(None, ge=1, le=100_000, fallback=10)
+    """NeRF steps between edits, rolling schedule (unset: the model's recommended value)."""
     edit_count: int = _param(1, ge=1, le=1000)
     """Views edited at each edit step (rolling schedule)."""
     schedule: Schedule = _param(wire.DEFAULT_SCHEDULE)
@@ -97,8 +99,12 @@ class EditParams:
             raise ValueError(
                 f"edit_region: choose one of {', '.join(wire.EDIT_REGIONS)}, got {self.edit_region!r}"
             )
-        if self.lower_bound >= self.upper_bound:
+        if self.upper_bound is not None and self.lower_bound >= self.upper_bound:
             raise ValueError("lower_bound must be below upper_bound")
+
+    def with_model_defaults(self, recommended: Mapping[str, Any]) -> EditParams:
+        """Every unset model-tuned field filled: the model's recommended value, else the fallback."""
+        return dataclasses.replace(self, **resolve_model_defaults(self.to_dict(), recommended))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -128,7 +134,6 @@ PIPELINE_FIELDS = {
 }
 # What one edit call needs (editor/ip2p.py EditSettings).
 EDITOR_FIELDS = ("guidance_scale", "image_guidance_scale", "diffusion_steps", "lower_bound", "upper_bound")
-GUIDANCE_FIELDS = ("guidance_scale", "image_guidance_scale")
 
 
 def params_fields(scope: str | None = None) -> tuple[dataclasses.Field, ...]:
@@ -178,14 +183,19 @@ def check_bounds(name: str, value: Any) -> None:
         raise ValueError(f"{name}: at most {meta['max_length']} characters, got {len(value)}")
 
 
-def resolve_guidance(values: Mapping[str, Any], recommended: Mapping[str, float]) -> dict[str, float]:
-    """Guidance values to edit with: the ones set, else the model's recommended ones, else IP2P's."""
+def model_tuned_fields() -> tuple[str, ...]:
+    """Fields whose unset value means "the editor model's recommended value" (those with a fallback)."""
+    return tuple(f.name for f in dataclasses.fields(EditParams) if "fallback" in f.metadata)
+
+
+def resolve_model_defaults(values: Mapping[str, Any], recommended: Mapping[str, Any]) -> dict[str, Any]:
+    """The model-tuned fields to use: the ones set, else the model's recommended ones, else the fallbacks."""
     resolved = {}
-    for name in GUIDANCE_FIELDS:
+    for name in model_tuned_fields():
         value = values.get(name)
         if value is None:
             value = recommended.get(name, EditParams.__dataclass_fields__[name].metadata["fallback"])
-        resolved[name] = float(value)
+        resolved[name] = value
     return resolved
 
 

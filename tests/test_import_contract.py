@@ -49,6 +49,16 @@ RULES = (
     Rule("in2n_server.api", ("nerfstudio",), why="routes translate HTTP; the engine is behind EditSession"),
     Rule("in2n_server.api", ("torch",), at_import_time_only=True, why="the API starts without torch"),
     Rule("in2n_server.export", ("in2n_server.jobs",), why="export raises its own errors"),
+    *(
+        Rule(layer, ("ray",), why="only the job backend knows where jobs run")
+        for layer in ("in2n_server.api", "in2n_server.engine", "in2n_server.editor", "in2n_server.export")
+    ),
+    Rule(
+        "in2n_server.jobs.service",
+        ("ray", "in2n_server.jobs.ray_backend"),
+        at_import_time_only=True,
+        why="the embedded worker is the default: Ray is imported only for --ray",
+    ),
 )
 # Modules that must import without torch or nerfstudio (the server's HTTP side, `in2n-server --help`).
 LIGHT_MODULES = sorted(

@@ -87,7 +87,8 @@ class _JobFields(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> _JobFields:
-        if self.lower_bound >= self.upper_bound:  # type: ignore[attr-defined]
+        upper = self.upper_bound  # type: ignore[attr-defined]
+        if upper is not None and self.lower_bound >= upper:  # type: ignore[attr-defined]
             raise ValueError("lower_bound must be below upper_bound")
         if self.continue_from_edit and self.base_job_id is None:
             raise ValueError("continue_from_edit needs base_job_id")

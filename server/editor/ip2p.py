@@ -34,11 +34,11 @@ class EditSettings:
     Defaults: EditParams' (IP2P's guidance where EditParams leaves it to the model).
     """
 
-    guidance_scale: float = edit_params.resolve_guidance({}, {})["guidance_scale"]
-    image_guidance_scale: float = edit_params.resolve_guidance({}, {})["image_guidance_scale"]
+    guidance_scale: float = edit_params.resolve_model_defaults({}, {})["guidance_scale"]
+    image_guidance_scale: float = edit_params.resolve_model_defaults({}, {})["image_guidance_scale"]
     diffusion_steps: int = edit_params.default("diffusion_steps")
     lower_bound: float = edit_params.default("lower_bound")
-    upper_bound: float = edit_params.default("upper_bound")
+    upper_bound: float = edit_params.resolve_model_defaults({}, {})["upper_bound"]
 
     def __post_init__(self) -> None:
         start_timestep_range(self.lower_bound, self.upper_bound)
@@ -49,9 +49,13 @@ class EditSettings:
     def from_params(
         cls, values: Mapping[str, Any], recommended: Mapping[str, float] | None = None
     ) -> EditSettings:
-        """From EditParams-named values; unset guidance takes `recommended` (the model's), else IP2P's."""
-        chosen = {name: values[name] for name in edit_params.EDITOR_FIELDS if values.get(name) is not None}
-        return cls(**{**chosen, **edit_params.resolve_guidance(values, recommended or {})})
+        """From EditParams-named values; unset model-tuned ones take `recommended` (the model's), else
+        the fallbacks (IP2P's)."""
+        resolved = {**values, **edit_params.resolve_model_defaults(values, recommended or {})}
+        chosen = {
+            name: resolved[name] for name in edit_params.EDITOR_FIELDS if resolved.get(name) is not None
+        }
+        return cls(**chosen)
 
 
 class InstructPix2PixEditor:

@@ -7,9 +7,12 @@ there is never a silent fallback to another model.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .. import edit_params
 
 if TYPE_CHECKING:  # torch is imported where it is used: health and job routes import this module
     import torch
@@ -18,8 +21,9 @@ DEFAULT_MODEL = "timbrooks/instruct-pix2pix"
 BUNDLED_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 # Short names a user can pass instead of a hub id or a path.
 NAMED_MODELS = {"ip2p": DEFAULT_MODEL, "demo": str(BUNDLED_MODELS_DIR / "demo")}
-# Edit settings that suit a bundled model better than IP2P's defaults (measured: docs/demo-editor.md).
-RECOMMENDED_SETTINGS = {"demo": {"guidance_scale": 7.0, "image_guidance_scale": 2.5}}
+# In a local pipeline folder: the edit settings that suit that model better than IP2P's (model-tuned
+# fields of server/edit_params.py only). The bundled demo editor has one, measured: docs/demo-editor.md.
+RECOMMENDED_FILE = "in2n_recommended.json"
 
 
 class EditorUnavailableError(RuntimeError):
@@ -34,8 +38,15 @@ def resolve_model(model: str | None) -> str:
 
 
 def recommended_settings(model: str | None) -> dict[str, float]:
-    """Guidance values to use for `model` when the user sets none (empty: IP2P's defaults apply)."""
-    return dict(RECOMMENDED_SETTINGS.get(model or "", {}))
+    """The model's values for the model-tuned edit parameters a job leaves unset (empty: IP2P's apply).
+
+    Read from `RECOMMENDED_FILE` in a local pipeline folder; a hub id recommends nothing.
+    """
+    file = Path(resolve_model(model)) / RECOMMENDED_FILE
+    if not file.is_file():
+        return {}
+    values = json.loads(file.read_text(encoding="utf-8"))
+    return {name: values[name] for name in edit_params.model_tuned_fields() if name in values}
 
 
 def is_local(model: str) -> bool:

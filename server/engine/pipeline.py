@@ -61,6 +61,7 @@ class In2NPipeline(VanillaPipeline):
 
     def __init__(self, config: In2NPipelineConfig, device: str, *args, **kwargs) -> None:
         super().__init__(config, device, *args, **kwargs)
+        self._fill_model_defaults(config)
         self.editor: Editor | Callable[[], Editor] | None = None
         self.editing = True
         self.edit_start_step: int | None = None
@@ -74,6 +75,18 @@ class In2NPipeline(VanillaPipeline):
             sweep_every=config.sweep_every,
             seed=config.seed,
         )
+
+    @staticmethod
+    def _fill_model_defaults(config: In2NPipelineConfig) -> None:
+        """Unset model-tuned settings (also from ns-train) become the editor model's recommended values."""
+        from ..editor.loading import recommended_settings
+
+        names = edit_params.model_tuned_fields()
+        current = {name: getattr(config, PIPELINE_FIELDS[name]) for name in names}
+        for name, value in edit_params.resolve_model_defaults(
+            current, recommended_settings(config.ip2p_model)
+        ).items():
+            setattr(config, PIPELINE_FIELDS[name], value)
 
     def get_editor(self) -> Editor:
         """The editor, built at the first edit (exporting or rendering never loads a diffusion model)."""

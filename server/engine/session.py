@@ -36,6 +36,7 @@ from nerfstudio.engine.optimizers import Optimizers
 from PIL import Image
 
 from ..editor.base import Editor
+from ..editor.loading import recommended_settings
 from ..fileio import write_bytes_atomic, write_json_atomic
 from . import workdir as layout
 from .bounded import configure_model
@@ -152,6 +153,7 @@ class EditSession:
         if not params.instruction.strip():
             raise ValueError("instruction: must not be empty")
         tier_config(params.tier)  # validates the tier name before anything is written
+        params = params.with_model_defaults(recommended_settings(params.model))
         workdir = Path(workdir)
         if layout.session_file(workdir).exists():
             raise FileExistsError(f"{workdir} already holds a session; use EditSession.resume")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
-import shutil
 import threading
 import time
 from collections import OrderedDict
@@ -31,10 +30,11 @@ from blender_in2n.wire import (
 
 from ..config import Settings
 from ..engine import workdir as layout
+from .backend import create_backend
 from .errors import ConflictError, InvalidInputError, NotFoundError
 from .events import Event, EventHub
+from .sessions import SessionSpec, open_session
 from .store import JobRecord, JobStore, SceneStore, Workspace, new_id
-from .worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class JobService:
         self.jobs = jobs
         self.device = device
         self.publish = publish
-        self.worker = Worker(self, checkpoint_every=settings.checkpoint_every)
+        self.backend = create_backend(self, settings)
         self._ticks: dict[str, tuple[float, float]] = {}  # job -> (last progress event, last persist)
         self._export_sessions: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self._export_lock = threading.Lock()
@@ -68,18 +68,18 @@ class JobService:
     # --- lifecycle ----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Requeue what a previous server left unfinished (oldest first), then start the worker."""
+        """Requeue what a previous server left unfinished (oldest first), then start the backend."""
         for record in self.jobs.list():
             if record.state in ("queued", "running"):
                 if record.state == "running":
                     self._set_state(
                         record.job_id, "queued", "the server restarted; resuming from the last checkpoint"
                     )
-                self.worker.submit(record.job_id)
-        self.worker.start()
+                self.backend.submit(record.job_id)
+        self.backend.start()
 
     def stop(self) -> None:
-        self.worker.stop()
+        self.backend.stop()
 
     def attach_hub(self, hub: EventHub) -> None:
         self.publish = hub.publish_threadsafe
@@ -112,7 +112,7 @@ class JobService:
         record = JobRecord(job_id=new_id("j"), scene_id=params["scene_id"], params=params)
         self.jobs.create(record)
         self._emit(record.job_id, EVENT_STATE, {"state": "queued", "phase": "queued", "message": "queued"})
-        self.worker.submit(record.job_id)
+        self.backend.submit(record.job_id)
         log.info("job %s queued on scene %s: %r", record.job_id, record.scene_id, params["instruction"])
         return self.jobs.get(record.job_id)
 
@@ -135,9 +135,9 @@ class JobService:
             return record
         if record.state in ("completed", "failed"):
             raise ConflictError(f"job {job_id} is already {record.state}")
-        if self.worker.withdraw(job_id):
+        if self.backend.withdraw(job_id):
             return self._finish(job_id, "cancelled", None, "cancelled before it started")
-        if self.worker.cancel(job_id):
+        if self.backend.cancel(job_id):
             return self.jobs.update(job_id, message="cancelling after the current step")
         # Neither waiting nor running: the worker is between picking it up and running it.
         return self._finish(job_id, "cancelled", None, "cancelled")
@@ -151,7 +151,7 @@ class JobService:
         record = self._set_state(
             job_id, "queued", "queued again; continues from its last checkpoint", error=None
         )
-        self.worker.submit(job_id)
+        self.backend.submit(job_id)
         return record
 
     def delete(self, job_id: str, timeout: float = 120.0) -> None:
@@ -164,8 +164,8 @@ class JobService:
         ]
         if dependants:
             raise ConflictError(f"job {dependants[0]} starts from this job's checkpoint and has not run yet")
-        self.worker.withdraw(job_id)
-        if self.worker.cancel(job_id) and not self.worker.wait_idle(job_id, timeout):
+        self.backend.withdraw(job_id)
+        if self.backend.cancel(job_id) and not self.backend.wait_idle(job_id, timeout):
             raise ConflictError(f"job {job_id} did not stop in {timeout:.0f} s; try again")
         self._drop_export_session(job_id)
         self.jobs.remove(job_id)
@@ -185,7 +185,7 @@ class JobService:
         """Run `call(session)` where it is safe: on the training thread if the job is running, else on an
         export-only session (loaded from the last checkpoint; never loads the editor)."""
         record = self.jobs.get(job_id)
-        future = self.worker.call_running(job_id, call)
+        future = self.backend.call_running(job_id, call)
         if future is not None:
             return future
         future = concurrent.futures.Future()
@@ -224,32 +224,26 @@ class JobService:
 
     # --- the worker's side (JobRunner) -------------------------------------------------------------
 
-    def open_session(self, job_id: str, on_event: Callable[[Any], None]) -> Any:
-        from ..engine.session import EditSession
-        from ..engine.types import EditParams
-
+    def session_spec(self, job_id: str) -> SessionSpec:
+        """The job's session as plain data (for this process or a Ray actor on another node)."""
         record = self.jobs.get(job_id)
-        workdir = self.workspace.session_dir(job_id)
-        self._drop_export_session(job_id)
-        if layout.has_session(workdir):
-            log.info("job %s: resuming from %s", job_id, workdir)
-            return EditSession.resume(workdir, device=self.device, on_event=on_event)
-        if workdir.exists():  # a creation cut off by a crash: start it again
-            shutil.rmtree(workdir)
         engine_params = {k: v for k, v in record.params.items() if k not in ENGINE_PARAM_EXCLUDES}
         engine_params.update(model=self.settings.model, max_image_size=self.settings.max_image_size)
         base = record.params.get("base_job_id")
-        return EditSession.create(
-            self.scenes.dataset_dir(record.scene_id),
-            workdir,
-            EditParams.from_dict(engine_params),
-            device=self.device,
+        return SessionSpec(
+            job_id=job_id,
+            dataset_dir=self.scenes.dataset_dir(record.scene_id),
+            workdir=self.workspace.session_dir(job_id),
+            params=engine_params,
             base_checkpoint=self.workspace.session_dir(base) if base else None,
             continue_from_edit=bool(record.params.get("continue_from_edit")),
-            on_event=on_event,
         )
 
+    def open_session(self, job_id: str, on_event: Callable[[Any], None]) -> Any:
+        return open_session(self.session_spec(job_id), self.device, on_event)
+
     def job_started(self, job_id: str, session: Any) -> None:
+        self._drop_export_session(job_id)  # the running session now owns the checkpoint
         progress = session.progress
         self._ticks[job_id] = (0.0, time.monotonic())
         self.jobs.update(
@@ -303,6 +297,11 @@ class JobService:
                 self._emit(
                     job_id, EVENT_STATE, {"state": "running", "phase": phase, "message": f"phase {phase}"}
                 )
+
+    def job_note(self, job_id: str, message: str) -> None:
+        """A state event with a message for the user while the job runs (e.g. its worker was replaced)."""
+        record = self.jobs.update(job_id, message=message)
+        self._emit(job_id, EVENT_STATE, {"state": record.state, "phase": record.phase, "message": message})
 
     def job_finished(
         self, job_id: str, session: Any | None, outcome: str, error: dict[str, str] | None

@@ -32,9 +32,11 @@ class DemoSettings:
     size: int = 64
     base_iterations: int = 800
     edit_iterations: int = 800
-    edit_rate: int = 10
-    guidance_scale: float = 7.0
-    image_guidance_scale: float = 2.5
+    edit_rate: int | None = None
+    """None (and the same for guidance and upper_bound): the demo editor's recommended value."""
+    guidance_scale: float | None = None
+    image_guidance_scale: float | None = None
+    upper_bound: float | None = None
     diffusion_steps: int = 20
     seed: int = 0
     num_points: int = 50_000
@@ -99,6 +101,7 @@ def run_demo(
         model=model,
         guidance_scale=s.guidance_scale,
         image_guidance_scale=s.image_guidance_scale,
+        upper_bound=s.upper_bound,
         diffusion_steps=s.diffusion_steps,
         base_iterations=s.base_iterations,
         edit_iterations=s.edit_iterations,
@@ -120,8 +123,10 @@ def run_demo(
     print(f"[2/5] reconstructing the scene ({s.base_iterations} NeRF steps)")
     session.run(max_steps=max(0, s.base_iterations - session.progress.step), progress_bar=True)
     reconstructed = [session.render(camera).rgb for camera in heldout]
+    p = session.params
     print(
-        f'[3/5] editing: "{s.instruction}" ({s.edit_iterations} steps, one view edited every {s.edit_rate})'
+        f'[3/5] editing: "{s.instruction}" ({s.edit_iterations} steps, one view edited every {p.edit_rate}, '
+        f"guidance {p.guidance_scale} / image {p.image_guidance_scale}, start noise up to {p.upper_bound})"
     )
     session.run(progress_bar=True)
     edited = [session.render(camera).rgb for camera in heldout]

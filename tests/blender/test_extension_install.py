@@ -56,10 +56,11 @@ def test_edit_properties_follow_the_one_definition(extension_zip: Path, blender_
     for name, got in result["ranges"].items():
         assert (got["min"], got["max"]) == (table[name]["min"], table[name]["max"]), name
         assert got["default"] == pytest.approx(job_request.property_range(name)["default"]), name
-    assert "guidance_scale" not in result["default_body"]
-    assert "image_guidance_scale" not in result["default_body"]
+    tuned = ("guidance_scale", "image_guidance_scale", "upper_bound", "edit_rate")
+    assert not set(tuned) & set(result["default_body"])  # the server's model's recommended values apply
     assert result["override_body"]["guidance_scale"] == 9.0
-    assert "image_guidance_scale" in result["override_body"]
+    assert set(tuned) <= set(result["override_body"])
+    assert result["default_body"]["schedule"] == "rolling"
     # Edit Selected Objects Only: on by default, forces masks, sends a masked, cropped edit only on a
     # scene captured with masks of the selection (the default body has none: no scene yet)
     assert result["local_default"] is True and result["forced_masks"] is True

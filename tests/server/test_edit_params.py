@@ -124,30 +124,36 @@ class _Settings:
 
     def __init__(self, **overrides: typing.Any) -> None:
         self.instruction = " make it blue "
-        self.override_guidance = False
+        self.override_model_settings = False
         self.edit_selected_only = True
         self.with_masks = False
         self.source = "RIG"
-        for name in (*job_request.SENT_AS_IS, *job_request.GUIDANCE):
-            value = job_request.property_range(name)["default"] if name != "tier" else wire.DEFAULT_TIER
+        choices = {"tier": wire.DEFAULT_TIER, "schedule": wire.DEFAULT_SCHEDULE}
+        for name in (*job_request.SENT_AS_IS, *job_request.MODEL_TUNED):
+            value = choices[name] if name in choices else job_request.property_range(name)["default"]
             setattr(self, name, value)
         self.__dict__.update(overrides)
 
 
-def test_blender_sends_no_guidance_unless_the_artist_overrides_it() -> None:
-    body = job_request.job_body(_Settings(guidance_scale=12.0), "s-1", exact_cameras=True)
-    assert "guidance_scale" not in body and "image_guidance_scale" not in body
+def test_blender_sends_no_model_tuned_value_unless_the_artist_overrides_them() -> None:
+    assert edit_params.model_tuned_fields() == job_request.MODEL_TUNED
+    tuned = {"guidance_scale", "image_guidance_scale", "upper_bound", "edit_rate"}
+    assert set(job_request.MODEL_TUNED) == tuned
+    body = job_request.job_body(_Settings(guidance_scale=12.0, edit_rate=3), "s-1", exact_cameras=True)
+    assert not set(job_request.MODEL_TUNED) & set(body)
     assert body["instruction"] == "make it blue" and body["optimize_cameras"] is False
+    assert body["schedule"] == "rolling"
     job = JobCreate(**body)
-    assert job.guidance_scale is None and job.image_guidance_scale is None
+    assert job.guidance_scale is None and job.upper_bound is None and job.edit_rate is None
     assert "guidance_scale" not in job.model_fields_set  # what lets the server apply its model's values
 
     body = job_request.job_body(
-        _Settings(override_guidance=True, guidance_scale=12.0, image_guidance_scale=2.0),
+        _Settings(override_model_settings=True, guidance_scale=12.0, image_guidance_scale=2.0, edit_rate=3),
         "s-1",
         exact_cameras=False,
     )
-    assert (body["guidance_scale"], body["image_guidance_scale"]) == (12.0, 2.0)
+    assert (body["guidance_scale"], body["image_guidance_scale"], body["edit_rate"]) == (12.0, 2.0, 3)
+    assert body["upper_bound"] == 0.98
     assert body["optimize_cameras"] is True
     assert JobCreate(**body).guidance_scale == 12.0
 
@@ -163,19 +169,22 @@ def test_an_explicit_guidance_body_still_works() -> None:
     assert (job.guidance_scale, job.image_guidance_scale) == (7.5, 1.5)
 
 
-def test_unset_guidance_resolves_to_the_models_recommended_value_else_ip2ps() -> None:
-    from in2n_server.editor.loading import recommended_settings
+def test_unset_model_tuned_values_resolve_to_the_models_recommended_ones_else_ip2ps() -> None:
+    from in2n_server.editor.loading import NAMED_MODELS, recommended_settings
 
     demo = recommended_settings("demo")
-    assert edit_params.resolve_guidance({}, demo) == demo
-    assert edit_params.resolve_guidance({"guidance_scale": 3.0}, demo) == {
-        "guidance_scale": 3.0,
-        "image_guidance_scale": demo["image_guidance_scale"],
-    }
-    assert edit_params.resolve_guidance({}, recommended_settings(None)) == {
+    assert demo and demo == recommended_settings(NAMED_MODELS["demo"])  # by name or by folder
+    resolved = edit_params.resolve_model_defaults({}, demo)
+    assert {k: resolved[k] for k in demo} == demo
+    assert edit_params.resolve_model_defaults({"guidance_scale": 3.0}, demo)["guidance_scale"] == 3.0
+    assert edit_params.resolve_model_defaults({}, recommended_settings(None)) == {
         "guidance_scale": 7.5,
         "image_guidance_scale": 1.5,
+        "upper_bound": 0.98,
+        "edit_rate": 10,
     }
+    params = edit_params.EditParams(instruction="x").with_model_defaults(demo)
+    assert all(getattr(params, name) is not None for name in edit_params.model_tuned_fields())
 
 
 def _literal(prop: dict) -> tuple:

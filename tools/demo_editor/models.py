@@ -23,18 +23,22 @@ NOISE_SCHEDULE = {
 }
 
 
-def build_vae(norm_groups: int) -> AutoencoderKL:
-    """3 levels (4x downsampling), 4 latent channels, no attention: fully convolutional, any image size.
+VAE_WIDTHS = (32, 64, 128)
 
-    `norm_groups` 8 (the committed weights, 4-16 channels per group); 32 made every GroupNorm of the
-    32-channel level a per-channel instance norm that erased flat colour (run 2, see the model card).
+
+def build_vae(norm_groups: int, levels: int = 3) -> AutoencoderKL:
+    """`levels` resolution levels (downsampling 2^(levels-1)), 4 latent channels, no attention: fully
+    convolutional, any image size.
+
+    `norm_groups` 8 (4-16 channels per group); 32 made every GroupNorm of the 32-channel level a
+    per-channel instance norm that erased flat colour (run 2, see the model card).
     """
     return AutoencoderKL(
         in_channels=3,
         out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 3,
-        up_block_types=("UpDecoderBlock2D",) * 3,
-        block_out_channels=(32, 64, 128),
+        down_block_types=("DownEncoderBlock2D",) * levels,
+        up_block_types=("UpDecoderBlock2D",) * levels,
+        block_out_channels=VAE_WIDTHS[:levels],
         layers_per_block=1,
         latent_channels=4,
         norm_num_groups=norm_groups,

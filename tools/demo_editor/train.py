@@ -33,14 +33,14 @@ from tools.demo_editor.models import (
 )
 from tools.demo_editor.phase import Phase
 from tools.demo_editor.train_unet import EMA, PromptBank, UNetTraining, encode_pairs, run_phase
-from tools.demo_editor.train_vae import fold_latent_scale, train_vae
+from tools.demo_editor.train_vae import fold_latent_scale, roundtrip_report, train_vae
 from tools.demo_editor.vocab import write_trimmed_tokenizer
 
 REPO = Path(__file__).resolve().parents[2]
 BPE_MERGES = REPO / "tests" / "fixtures" / "data" / "bpe_simple_vocab_16e6.txt.gz"
 
 # When each stage must end, as a share of the time left once the data is made (the rest is for saving).
-VAE_ENDS, UNET64_ENDS, UNET128_ENDS = 0.17, 0.94, 0.99
+VAE_ENDS, UNET64_ENDS, UNET128_ENDS = 0.25, 0.94, 0.99
 
 
 def parse_args() -> argparse.Namespace:
@@ -61,10 +61,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--vae-norm-groups",
         type=int,
-        default=8,
-        help="GroupNorm groups in the VAE (32 over its 32-channel level erases flat colour)",
+        default=1,
+        help="GroupNorm groups in the VAE: 1 keeps flat colours (more groups normalise them away)",
     )
-    parser.add_argument("--vae-steps", type=int, default=3000, help="maximum; the budget may cut it")
+    parser.add_argument(
+        "--vae-levels", type=int, default=2, help="VAE resolution levels: 2 = 2x downsampling, 3 = 4x"
+    )
+    parser.add_argument("--batch-64", type=int, default=8, help="UNet batch at 64²")
+    parser.add_argument("--batch-128", type=int, default=2, help="UNet batch at 128²")
+    parser.add_argument("--vae-steps", type=int, default=8000, help="maximum; the budget may cut it")
     parser.add_argument("--unet64-steps", type=int, default=3500, help="maximum; the budget may cut it")
     parser.add_argument("--unet128-steps", type=int, default=400, help="maximum; the budget may cut it")
     return parser.parse_args()
@@ -127,11 +132,13 @@ def main() -> None:
         return share * time_left - (time.monotonic() - after_data)
 
     # 3. Autoencoder, then SD's latent scale folded into it.
-    vae = build_vae(args.vae_norm_groups)
-    info["vae_norm_groups"] = args.vae_norm_groups
+    vae = build_vae(args.vae_norm_groups, args.vae_levels)
+    info["vae_norm_groups"], info["vae_levels"] = args.vae_norm_groups, args.vae_levels
     info["vae"] = train_vae(vae, sources, args.vae_steps, remaining_until(VAE_ENDS), args.seed + 5)
     vae.requires_grad_(False)
     info["latent_fold"] = fold_latent_scale(vae, sources.images_64[:: max(1, len(sources.images_64) // 512)])
+    info["vae_roundtrip"] = roundtrip_report(vae, args.seed + 1000)
+    print(f"VAE round trip on held-out images: {info['vae_roundtrip']}", flush=True)
 
     # 4. Latent pairs at both sizes.
     encode_start = time.monotonic()
@@ -154,9 +161,9 @@ def main() -> None:
     params = list(unet.parameters()) + list(text_encoder.parameters())
     optimizer = torch.optim.AdamW(params, lr=6e-4, weight_decay=0.01)
     phase_64 = Phase("unet64", args.unet64_steps, remaining_until(UNET64_ENDS))
-    info["unet64"] = run_phase(training, phase_64, optimizer, 6e-4, [(latents_64, 32)])
+    info["unet64"] = run_phase(training, phase_64, optimizer, 6e-4, [(latents_64, args.batch_64)])
     phase_128 = Phase("unet128", args.unet128_steps, remaining_until(UNET128_ENDS))
-    schedule = [(latents_128, 8), (latents_128, 8), (latents_64, 32)]
+    schedule = [(latents_128, args.batch_128)] * 2 + [(latents_64, args.batch_64)]
     info["unet128"] = run_phase(training, phase_128, optimizer, 1.5e-4, schedule, warmup=20)
     training.ema.copy_to_model()
 

@@ -17,7 +17,7 @@ ranges = {
 settings = bpy.context.scene.in2n
 settings.instruction = "make it blue"
 default_body = ext.actions.job_params(bpy.context, "s-1")
-settings.override_guidance = True
+settings.override_model_settings = True
 settings.guidance_scale = 9.0
 override_body = ext.actions.job_params(bpy.context, "s-1")
 # Edit Selected Objects Only: on by default; a scene captured with masks of the selection gets a local edit
