@@ -264,7 +264,8 @@ class RayBackend:
             with self._lock:
                 self._running.pop(job_id, None)
                 self._lock.notify_all()
-            ray.kill(job.actor, no_restart=True)
+            with contextlib.suppress(Exception):  # already gone
+                ray.kill(job.actor, no_restart=True)
             self._schedule()
 
     def _relay(self, job_id: str, report: Any) -> bool:

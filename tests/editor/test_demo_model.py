@@ -20,10 +20,12 @@ MODEL_DIR = REPO_ROOT / "server" / "models" / "demo"
 if str(REPO_ROOT) not in sys.path:  # tools/ is not installed
     sys.path.insert(0, str(REPO_ROOT))
 
+from in2n_server.editor.loading import recommended_settings  # noqa: E402
 from tools.demo_editor.metrics import brightness, edge_correlation, hue_share  # noqa: E402
 
 BLUE = 230.0
-GUIDANCE, IMAGE_GUIDANCE = 7.0, 2.5  # the defaults recommended in the model card
+RECOMMENDED = recommended_settings(str(MODEL_DIR))  # the model's own in2n_recommended.json
+GUIDANCE, IMAGE_GUIDANCE = RECOMMENDED["guidance_scale"], RECOMMENDED["image_guidance_scale"]
 # Measured on these images and seeds: edge correlation with the input, see MODEL_CARD.md.
 MIN_EDGE_CORRELATION = 0.5
 

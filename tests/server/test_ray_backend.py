@@ -3,8 +3,8 @@
 
 One scenario, measured once and asserted piece by piece: two tiny jobs run at the same time; previews and
 exports of a running job answer; the process of one job's actor is killed with SIGKILL in the middle of its
-edit phase, and Ray's restart plus the engine's resume complete it with the same edit count as the job that
-was never interrupted, with no edited image lost; SSE replays exactly what the log holds.
+edit phase, and Ray's restart plus the engine's resume complete it with the edit count of an uninterrupted
+run, with no edited image lost; a job beyond the cluster's workers waits; SSE replays exactly the log.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ JOB = {
     "edit_rate": 5,
     "seed": 1,
 }
-TOTAL_STEPS = JOB["base_iterations"] + JOB["edit_iterations"]
+LONG_JOB = {**JOB, "edit_iterations": 120}  # still running while its previews and exports are asked for
+TOTAL_STEPS = {"long": 150, "killed": 90}
 TIMEOUT_S = 600
 
 
@@ -83,9 +84,8 @@ def scenario(
         with server.client() as client:
             data, files = upload_parts(tiny_scene_dir)
             scene_id = client.post("/v1/scenes", data=data, files=files).json()["scene_id"]
-            first, second = (
-                client.post("/v1/jobs", json={"scene_id": scene_id, **JOB}).json()["job_id"] for _ in range(2)
-            )
+            first = client.post("/v1/jobs", json={"scene_id": scene_id, **LONG_JOB}).json()["job_id"]
+            second = client.post("/v1/jobs", json={"scene_id": scene_id, **JOB}).json()["job_id"]
             heldout = tiny_scene.heldout_cameras[0]
             camera = {k: heldout[k] for k in ("fl_x", "fl_y", "cx", "cy", "w", "h", "transform_matrix")}
 
@@ -94,13 +94,13 @@ def scenario(
                 return all(s["state"] == "running" and s["step"] > 0 for s in states)
 
             seen["both_running"] = bool(wait_until(both_running, "both jobs running"))
-            assert client.get(f"/v1/jobs/{first}").json()["state"] == "running"
-            seen["preview"] = client.post(f"/v1/jobs/{first}/preview", json={"camera": camera, "width": 32})
-            seen["preview_state"] = client.get(f"/v1/jobs/{first}").json()["state"]
-            seen["export"] = client.post(
-                f"/v1/jobs/{first}/export", json={"kind": "point_cloud", "num_points": 2000}
-            )
-
+            # A third job waits for a free worker (2 CPUs: 2 jobs); cancel and delete it while it waits.
+            third = client.post("/v1/jobs", json={"scene_id": scene_id, **JOB}).json()["job_id"]
+            time.sleep(1.0)
+            seen["third_waiting"] = client.get(f"/v1/jobs/{third}").json()["state"]
+            seen["third_cancelled"] = client.post(f"/v1/jobs/{third}/cancel").json()["state"]
+            seen["third_deleted"] = client.delete(f"/v1/jobs/{third}").status_code
+            seen["third_after"] = client.get(f"/v1/jobs/{third}").status_code
             # Kill the second job's actor process once it has edits and a checkpoint in the edit phase.
             job_dir = workspace / "jobs" / second
 
@@ -114,13 +114,21 @@ def scenario(
                 ]
                 return len(edits) >= 3 and bool(late)
 
-            wait_until(edit_checkpoint, "edits and a checkpoint in the edit phase")
+            wait_until(edit_checkpoint, "edits and a checkpoint in the edit phase", every=0.05)
             worker = json.loads((job_dir / "worker.json").read_text())
             seen["edited_before_kill"] = {
                 p.name: p.stat().st_size for p in sorted((job_dir / "session" / "edited").glob("*.png"))
             }
             os.kill(worker["pid"], signal.SIGKILL)
             seen["killed_pid"] = worker["pid"]
+
+            # While that actor restarts, the first job (still running) answers previews and exports.
+            assert client.get(f"/v1/jobs/{first}").json()["state"] == "running"
+            seen["preview"] = client.post(f"/v1/jobs/{first}/preview", json={"camera": camera, "width": 32})
+            seen["preview_state"] = client.get(f"/v1/jobs/{first}").json()["state"]
+            seen["export"] = client.post(
+                f"/v1/jobs/{first}/export", json={"kind": "point_cloud", "num_points": 2000}
+            )
 
             def finished() -> list[dict] | None:
                 jobs = [client.get(f"/v1/jobs/{j}").json() for j in (first, second)]
@@ -143,9 +151,15 @@ def scenario(
 
 def test_two_jobs_run_at_the_same_time(scenario: dict) -> None:
     assert scenario["both_running"]
-    for job in scenario["jobs"]:
+    for job, kind in zip(scenario["jobs"], ("long", "killed"), strict=True):
         assert job["state"] == "completed", scenario["server_log"]
-        assert job["step"] == job["total_steps"] == TOTAL_STEPS
+        assert job["step"] == job["total_steps"] == TOTAL_STEPS[kind]
+
+
+def test_jobs_beyond_the_clusters_workers_wait_and_can_be_cancelled_and_deleted(scenario: dict) -> None:
+    assert scenario["third_waiting"] == "queued"
+    assert scenario["third_cancelled"] == "cancelled"
+    assert (scenario["third_deleted"], scenario["third_after"]) == (204, 404)
 
 
 def test_a_running_job_answers_previews_and_exports(scenario: dict) -> None:
@@ -158,9 +172,11 @@ def test_a_running_job_answers_previews_and_exports(scenario: dict) -> None:
 
 
 def test_killed_actor_resumes_from_its_checkpoint_with_every_edit(scenario: dict) -> None:
-    uninterrupted, killed = scenario["jobs"]
+    long, killed = scenario["jobs"]
     assert scenario["worker_after"]["pid"] != scenario["killed_pid"]
-    assert killed["edits_done"] == uninterrupted["edits_done"] == JOB["edit_iterations"] // JOB["edit_rate"]
+    # The same count as a run that was never interrupted: one edit every edit_rate steps of the edit phase.
+    assert killed["edits_done"] == JOB["edit_iterations"] // JOB["edit_rate"]
+    assert long["edits_done"] == LONG_JOB["edit_iterations"] // LONG_JOB["edit_rate"]
     for name, response in scenario["images_after"].items():
         assert response.status_code == 200, name
         assert Image.open(io.BytesIO(response.content)).size == (48, 48)

@@ -20,11 +20,13 @@ import torch
 from diffusers import StableDiffusionInstructPix2PixPipeline
 from PIL import Image
 
+from in2n_server.editor.loading import recommended_settings
 from tools.demo_editor.blender_views import render_views
 from tools.demo_editor.data import downsample2
 from tools.demo_editor.edits import COLOUR_HUES, EDITS, EDITS_BY_NAME, UNSEEN_PHRASINGS
 from tools.demo_editor.metrics import brightness, edge_correlation, hue_share, psnr, warmth
 from tools.demo_editor.procedural import procedural_images
+from tools.demo_editor.train_vae import roundtrip, roundtrip_scores
 
 HELD_OUT_SEED = 1000
 NIGHT_HUE = 225.0  # moonlight blue, measured with a wider tolerance than the colour edits
@@ -63,6 +65,19 @@ def run_edit(
     return result.images.astype(np.float32)
 
 
+def vae_report(vae, images: dict[int, np.ndarray]) -> dict[str, dict[str, dict[str, float]]]:  # noqa: ANN001
+    """Reconstruction PSNR and edge correlation of encode + decode, per size, procedural vs Blender."""
+    report = {}
+    for size, batch in images.items():
+        half = len(batch) // 2  # held_out_images: procedural images first, then as many Blender views
+        decoded = roundtrip(vae, batch)
+        report[str(size)] = {
+            "procedural": roundtrip_scores(batch[:half], decoded[:half]),
+            "blender": roundtrip_scores(batch[half:], decoded[half:]),
+        }
+    return report
+
+
 def edit_scores(edit_name: str, inputs: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
     """The instruction-following measure of one edit (before → after) plus structure, averaged."""
     rng = np.random.default_rng(0)
@@ -93,17 +108,81 @@ def edit_scores(edit_name: str, inputs: np.ndarray, outputs: np.ndarray) -> dict
     return {key: round(float(np.mean(values)), 3) for key, values in scores.items()}
 
 
+MEASURES = {  # edit -> (what the table calls the measure, the key stem in edit_scores)
+    **{name: ("share within 30° of hue", "hue_share") for name in COLOUR_HUES},
+    "darker": ("mean brightness", "brightness"),
+    "brighter": ("mean brightness", "brightness"),
+    "night": ("mean brightness", "brightness"),
+    "sunset": ("warmth (R − B)", "warmth"),
+}
+
+
+def markdown_tables(report: dict) -> str:
+    """The model card's tables, from `metrics.json` as `main` writes it."""
+    lines = []
+    vae = report["vae_roundtrip"]
+    lines += [
+        "**Autoencoder round trip** (encode to the posterior mode, decode): PSNR / edge correlation",
+        "",
+        "| size | procedural | Blender renders |",
+        "|---|---|---|",
+    ]
+    for size, parts in vae.items():
+        cells = [
+            f"{parts[k]['psnr']:.1f} dB / {parts[k]['edge_correlation']:.2f}"
+            for k in ("procedural", "blender")
+        ]
+        lines.append(f"| {size}² | {cells[0]} | {cells[1]} |")
+    for size in (64, 128):
+        edits = report[f"edits_{size}"]
+        lines += [
+            "",
+            f"**{size}²** (held-out procedural images and Blender renders)",
+            "",
+            "| edit (prompt) | measure | input | after | exact edit | edge corr. with input "
+            "| PSNR vs exact (dB) | s / image |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, scores in edits.items():
+            label, stem = MEASURES[name]
+            after = f"**{scores[stem + '_after']:.2f}**"
+            if name == "night":
+                after += f" (blue share {scores['blue_share_after']:.2f})"
+            lines.append(
+                f'| {name} ("{scores["prompt"]}") | {label} | {scores[stem + "_before"]:.2f} | {after} | '
+                f"{scores[stem + '_exact']:.2f} | {scores['edge_corr_input']:.2f} | "
+                f"{scores['psnr_vs_exact']:.1f} | {scores['seconds_per_image']:.2f} |"
+            )
+        lines += [
+            "",
+            f"Phrasings never trained on ({size}²):",
+            "",
+            "| prompt | measure | input | after | exact edit |",
+            "|---|---|---|---|---|",
+        ]
+        for name, scores in report[f"unseen_{size}"].items():
+            label, stem = MEASURES[name]
+            lines.append(
+                f'| "{scores["prompt"]}" ({name}) | {label} | {scores[stem + "_before"]:.2f} | '
+                f"{scores[stem + '_after']:.2f} | {scores[stem + '_exact']:.2f} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("model", type=Path)
-    parser.add_argument("--guidance", type=float, default=7.0)
-    parser.add_argument("--image-guidance", type=float, default=2.5)
+    parser.add_argument("--guidance", type=float, default=None, help="default: the model's recommended")
+    parser.add_argument("--image-guidance", type=float, default=None, help="default: the model's recommended")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--grid", type=Path, default=None, help="write a PNG of inputs and edits here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    recommended = recommended_settings(str(args.model))
+    args.guidance = args.guidance or recommended.get("guidance_scale", 7.5)
+    args.image_guidance = args.image_guidance or recommended.get("image_guidance_scale", 1.5)
     pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(args.model)
     pipe.set_progress_bar_config(disable=True)
     images = held_out_images()
@@ -111,7 +190,9 @@ def main() -> None:
         "guidance": args.guidance,
         "image_guidance": args.image_guidance,
         "steps": 20,
+        "vae_roundtrip": vae_report(pipe.vae.float(), images),
     }
+    print("VAE round trip:", report["vae_roundtrip"], flush=True)
     grid_rows = []
     for size, batch in images.items():
         per_edit = {}
@@ -136,6 +217,7 @@ def main() -> None:
         if size == 64:
             grid_rows = [np.concatenate([column[i] for column in columns], axis=1) for i in range(len(batch))]
     (args.model / "metrics.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(markdown_tables(report))
     if args.grid is not None and grid_rows:
         grid = np.concatenate(grid_rows, axis=0)
         Image.fromarray((np.clip(grid, 0, 1) * 255).astype(np.uint8)).save(args.grid)

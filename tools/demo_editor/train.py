@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 BPE_MERGES = REPO / "tests" / "fixtures" / "data" / "bpe_simple_vocab_16e6.txt.gz"
 
 # When each stage must end, as a share of the time left once the data is made (the rest is for saving).
-VAE_ENDS, UNET64_ENDS, UNET128_ENDS = 0.25, 0.94, 0.99
+VAE_ENDS, UNET64_ENDS, UNET128_ENDS = 0.2, 0.93, 0.99
 
 
 def parse_args() -> argparse.Namespace:
@@ -67,8 +67,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--vae-levels", type=int, default=2, help="VAE resolution levels: 2 = 2x downsampling, 3 = 4x"
     )
-    parser.add_argument("--batch-64", type=int, default=8, help="UNet batch at 64²")
-    parser.add_argument("--batch-128", type=int, default=2, help="UNet batch at 128²")
+    parser.add_argument("--batch-64", type=int, default=32, help="UNet batch at 64²")
+    parser.add_argument("--batch-128", type=int, default=8, help="UNet batch at 128²")
+    parser.add_argument(
+        "--crop-64", type=int, default=16, help="UNet trains on this latent window of 64² pairs (0: whole)"
+    )
+    parser.add_argument("--crop-128", type=int, default=32, help="the same for 128² pairs")
     parser.add_argument("--vae-steps", type=int, default=8000, help="maximum; the budget may cut it")
     parser.add_argument("--unet64-steps", type=int, default=3500, help="maximum; the budget may cut it")
     parser.add_argument("--unet128-steps", type=int, default=400, help="maximum; the budget may cut it")
@@ -161,9 +165,13 @@ def main() -> None:
     params = list(unet.parameters()) + list(text_encoder.parameters())
     optimizer = torch.optim.AdamW(params, lr=6e-4, weight_decay=0.01)
     phase_64 = Phase("unet64", args.unet64_steps, remaining_until(UNET64_ENDS))
-    info["unet64"] = run_phase(training, phase_64, optimizer, 6e-4, [(latents_64, args.batch_64)])
+    info["unet64"] = run_phase(
+        training, phase_64, optimizer, 6e-4, [(latents_64, args.batch_64, args.crop_64)]
+    )
     phase_128 = Phase("unet128", args.unet128_steps, remaining_until(UNET128_ENDS))
-    schedule = [(latents_128, args.batch_128)] * 2 + [(latents_64, args.batch_64)]
+    schedule = [(latents_128, args.batch_128, args.crop_128)] * 2 + [
+        (latents_64, args.batch_64, args.crop_64)
+    ]
     info["unet128"] = run_phase(training, phase_128, optimizer, 1.5e-4, schedule, warmup=20)
     training.ema.copy_to_model()
 

@@ -119,12 +119,19 @@ class UNetTraining:
     generator: torch.Generator
     global_step: int = 0
 
-    def loss(self, data: LatentPairs, batch: int) -> torch.Tensor:
+    def loss(self, data: LatentPairs, batch: int, crop: int = 0) -> torch.Tensor:
+        """One batch's loss; `crop` > 0 trains on a random `crop`² window of the latents (one per batch):
+        the edits are global, the UNet fully convolutional, and a window costs a fraction of the whole."""
         g = self.generator
         pick = torch.randint(len(data.edit_index), (batch,), generator=g)
         mean, std = data.target_mean[pick], data.target_std[pick]
-        target = (mean + std * torch.randn(mean.shape, generator=g)) * LATENT_SCALE
         condition = data.source_latents[data.source_index[pick]]
+        size = mean.shape[-1]
+        if 0 < crop < size:
+            top, left = (int(v) for v in torch.randint(size - crop + 1, (2,), generator=g))
+            window = (..., slice(top, top + crop), slice(left, left + crop))
+            mean, std, condition = mean[window], std[window], condition[window]
+        target = (mean + std * torch.randn(mean.shape, generator=g)) * LATENT_SCALE
         # 1. Conditioning dropout: 5% text only, 5% image only, 5% both.
         r = torch.rand(batch, generator=g)
         drop_text = (r < 0.05) | ((r >= 0.10) & (r < 0.15))
@@ -150,18 +157,18 @@ def run_phase(
     phase: Phase,
     optimizer: torch.optim.Optimizer,
     base_lr: float,
-    schedule: list[tuple[LatentPairs, int]],
+    schedule: list[tuple[LatentPairs, int, int]],
     warmup: int = 100,
 ) -> dict[str, float]:
-    """Train for the phase's steps, cycling through `schedule` ((data, batch size) per step)."""
+    """Train for the phase's steps, cycling through `schedule` ((data, batch size, latent crop) per step)."""
     training.unet.train()
     training.text_encoder.train()
     step = 0
     while step < phase.total:
         for group in optimizer.param_groups:
             group["lr"] = base_lr * phase.lr_factor(step, warmup=warmup)
-        data, batch = schedule[step % len(schedule)]
-        loss = training.loss(data, batch)
+        data, batch, crop = schedule[step % len(schedule)]
+        loss = training.loss(data, batch, crop)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], 1.0)
