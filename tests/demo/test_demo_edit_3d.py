@@ -1,9 +1,8 @@
 """The Iterative Dataset Update with the bundled demo editor, measured at cameras no edit ever saw.
 
 The scene is the demo's procedural sample (spheres on a checkered ground), rendered by our own ray caster:
-the CPU preset reconstructs it well at held-out cameras (it does not yet do so for the Blender-rendered
-benchmark scenes, whose held-out renders stay foggy; see docs/benchmarks.md), so what is measured here is
-the edit, not the reconstruction. The renders must follow the instruction ("make it blue") while keeping the
+the CPU preset reconstructs it well at held-out cameras, so what is measured here is the edit, not the
+reconstruction. The edit uses the demo model's recommended settings (its `in2n_recommended.json`). The renders must follow the instruction ("make it blue") while keeping the
 scene's structure: the project's whole promise, run offline on a CPU.
 """
 
@@ -40,7 +39,6 @@ def edit_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         model="demo",
         base_iterations=400,
         edit_iterations=300,
-        edit_rate=5,
         seed=0,
         optimize_cameras=False,  # the sample's cameras are exact
         **recommended_settings("demo"),
@@ -55,11 +53,18 @@ def edit_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     before = [session.render(camera).rgb for camera in heldout]
     session.run()
     after = [session.render(camera).rgb for camera in heldout]
-    return {"photos": photos, "before": before, "after": after, "edits": session.progress.edits_done}
+    return {
+        "photos": photos,
+        "before": before,
+        "after": after,
+        "edits": session.progress.edits_done,
+        "edit_rate": session.params.edit_rate,
+    }
 
 
 def test_the_edit_ran_through_the_demo_editor(edit_run: dict) -> None:
-    assert edit_run["edits"] == 300 // 5
+    assert edit_run["edit_rate"] == recommended_settings("demo")["edit_rate"]  # the model's own IDU setting
+    assert edit_run["edits"] == 300 // edit_run["edit_rate"]
 
 
 def test_heldout_views_follow_the_instruction(edit_run: dict) -> None:
@@ -70,9 +75,8 @@ def test_heldout_views_follow_the_instruction(edit_run: dict) -> None:
     assert after > 0.6
 
 
-# Measured with the committed weights (2026-11-22, run 3): held-out edge correlation with the photos 0.83 for
-# the reconstruction, 0.02 after the edit: the demo editor's blur spreads into the scene (MODEL_CARD.md).
-@pytest.mark.xfail(strict=True, reason="the committed demo editor does not keep edges yet (MODEL_CARD.md)")
+# Measured with the committed weights (2026-12-02, run 5, `tools/demo_editor/tune_idu.py`): held-out edge
+# correlation with the photos 0.85 for the reconstruction, 0.80 after the edit (ratio 0.95); blue share 0.88.
 def test_heldout_views_keep_the_scene_structure(edit_run: dict) -> None:
     baseline = [edge_correlation(b, p) for b, p in zip(edit_run["before"], edit_run["photos"], strict=True)]
     correlations = [
@@ -83,4 +87,4 @@ def test_heldout_views_keep_the_scene_structure(edit_run: dict) -> None:
         f"reconstruction {np.mean(baseline):.2f}, after the edit {np.mean(correlations):.2f}"
     )
     assert np.mean(baseline) > 0.5  # the reconstruction itself is sound at these cameras
-    assert np.mean(correlations) > 0.5 * np.mean(baseline)
+    assert np.mean(correlations) >= 0.6 * np.mean(baseline)

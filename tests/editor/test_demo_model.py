@@ -26,7 +26,8 @@ from tools.demo_editor.metrics import brightness, edge_correlation, hue_share  #
 BLUE = 230.0
 RECOMMENDED = recommended_settings(str(MODEL_DIR))  # the model's own in2n_recommended.json
 GUIDANCE, IMAGE_GUIDANCE = RECOMMENDED["guidance_scale"], RECOMMENDED["image_guidance_scale"]
-# Measured on these images and seeds: edge correlation with the input, see MODEL_CARD.md.
+# From the issue. Measured with the committed weights (run 5): 0.72 / 0.92 after "make it blue", 0.71 / 0.91
+# after "make it darker" (64² / 128²; MODEL_CARD.md).
 MIN_EDGE_CORRELATION = 0.5
 
 
@@ -88,12 +89,6 @@ def edit(pipe, image: np.ndarray, instruction: str, seed: int = 0) -> np.ndarray
 
 
 IMAGES = {"flat_shapes_64": flat_shapes, "shaded_ball_128": shaded_ball}
-# The committed weights (seed 0, 2026-11-22 run 3, VAE with 8 norm groups) make things blue and darker but
-# keep too little structure: edge correlation with the input after "make it blue" 0.07 (64²) / 0.40 (128²),
-# after "make it darker" 0.01 / 0.35 (MODEL_CARD.md). Remove the mark once a model keeps edges.
-STRUCTURE_NOT_KEPT = pytest.mark.xfail(
-    strict=True, reason="committed demo editor blurs edges (edge corr. 0.01-0.40)"
-)
 
 
 @pytest.mark.parametrize("name", IMAGES)
@@ -105,12 +100,11 @@ def test_make_it_blue_turns_most_pixels_blue(pipe, name: str) -> None:
     assert after > 0.8, f"blue share {before:.2f} -> {after:.2f}"
 
 
-@STRUCTURE_NOT_KEPT
 @pytest.mark.parametrize("name", IMAGES)
 def test_make_it_blue_keeps_structure(pipe, name: str) -> None:
     image = IMAGES[name]()
     correlation = edge_correlation(edit(pipe, image, "make it blue"), image)
-    assert correlation > MIN_EDGE_CORRELATION, f"edge correlation {correlation:.2f}"
+    assert correlation >= MIN_EDGE_CORRELATION, f"edge correlation {correlation:.2f}"
 
 
 @pytest.mark.parametrize("name", IMAGES)
@@ -122,13 +116,12 @@ def test_make_it_darker_cuts_brightness_by_a_third(pipe, name: str) -> None:
     )
 
 
-@STRUCTURE_NOT_KEPT
 @pytest.mark.parametrize("name", IMAGES)
 def test_make_it_darker_keeps_structure(pipe, name: str) -> None:
     image = IMAGES[name]()
     edited = edit(pipe, image, "make it darker")
     correlation = edge_correlation(edited, image)
-    assert correlation > MIN_EDGE_CORRELATION, f"edge correlation {correlation:.2f}"
+    assert correlation >= MIN_EDGE_CORRELATION, f"edge correlation {correlation:.2f}"
 
 
 def test_committed_model_is_small_and_its_tokenizer_trimmed(pipe) -> None:
