@@ -1,6 +1,6 @@
 """Ray backend vs the embedded worker: N identical tiny jobs, wall time until all have finished.
 
-    .venv/bin/python -m benchmarks.bench_ray [--jobs 4] [--workers 1 2]
+    .venv/bin/python -m benchmarks.bench_ray [--jobs 3] [--workers 1 2]
 
 Starts a real `in2n-server` three ways on one temp workspace each: embedded (one job at a time), and
 `--ray ADDRESS` on a local Ray head started with `--num-cpus k` for each k of `--workers` (one job per CPU
@@ -32,8 +32,8 @@ JOB = {
     "instruction": "make it blue",
     "tier": "in2n-cpu",
     "diffusion_steps": 2,
-    "base_iterations": 60,
-    "edit_iterations": 60,
+    "base_iterations": 40,
+    "edit_iterations": 40,
     "edit_rate": 5,
     "seed": 0,
 }
@@ -83,7 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument("--jobs", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
     results: dict[str, dict[str, float]] = {}

@@ -2,7 +2,8 @@
 
 The scene is the demo's procedural sample (spheres on a checkered ground), rendered by our own ray caster:
 the CPU preset reconstructs it well at held-out cameras, so what is measured here is the edit, not the
-reconstruction. The edit uses the demo model's recommended settings (its `in2n_recommended.json`). The renders must follow the instruction ("make it blue") while keeping the
+reconstruction. The edit uses the demo model's recommended settings (its `in2n_recommended.json`).
+The renders must follow the instruction ("make it blue") while keeping the
 scene's structure: the project's whole promise, run offline on a CPU.
 """
 
