@@ -43,15 +43,15 @@ def test_install_register_and_disable_leave_nothing(extension_zip: Path, blender
 
 
 def test_edit_properties_follow_the_one_definition(extension_zip: Path, blender_home: Path) -> None:
-    """Property ranges == wire.EDIT_PARAMS == the definition; guidance is sent only when overridden."""
+    """Property ranges == wire.EDIT_PARAMS == the definition; model-tuned values are sent only when
+    overridden."""
     from blender_in2n import job_request, wire
     from in2n_server import edit_params
 
     result = run_bpy_script("edit_properties.py", str(extension_zip), home=blender_home)
     assert result["tiers"] == list(wire.TIERS)
-    assert set(result["ranges"]) == {"guidance_scale", "image_guidance_scale", *job_request.SENT_AS_IS} - {
-        "tier"
-    }
+    numeric = {*job_request.MODEL_TUNED, *job_request.SENT_AS_IS} - {"tier", "schedule"}
+    assert set(result["ranges"]) == numeric
     table = edit_params.wire_table()
     for name, got in result["ranges"].items():
         assert (got["min"], got["max"]) == (table[name]["min"], table[name]["max"]), name
