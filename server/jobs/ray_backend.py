@@ -27,6 +27,7 @@ from ray.exceptions import ActorDiedError, GetTimeoutError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..config import Settings
+from ..engine.types import EngineEvent
 from ..fileio import write_json_atomic
 from .errors import ConflictError
 from .ray_actor import JobActor
@@ -275,7 +276,7 @@ class RayBackend:
             self._runner.job_started(job_id, view)
         elif report.kind == "engine":
             kind, data = report.event
-            self._runner.job_engine_event(job_id, view, _EngineEvent(kind, data))
+            self._runner.job_engine_event(job_id, view, EngineEvent(kind, data))
         elif report.kind == "finished":
             self._runner.job_finished(job_id, view, report.outcome, report.error)
             return True
@@ -290,12 +291,6 @@ class RayBackend:
         if job_dir.is_dir():
             write_json_atomic(job_dir / WORKER_FILE, {"backend": "ray", **where})
         log.info("job %s runs on %s (pid %s)", job_id, where["host"], where["pid"])
-
-
-@dataclass(frozen=True)
-class _EngineEvent:
-    kind: str
-    data: dict[str, Any]
 
 
 def lost_worker_error(exc: BaseException) -> dict[str, str]:
