@@ -17,7 +17,19 @@ from typing import Any
 from . import wire
 
 # Panel settings sent as they are (each a JobCreate field of the same name).
-SENT_AS_IS = ("tier", "schedule", "diffusion_steps", "seed", "base_iterations", "edit_iterations")
+SENT_AS_IS = (
+    "tier",
+    "schedule",
+    "edit_count",
+    "anneal",
+    "anneal_to",
+    "scale_steps",
+    "warp_start",
+    "diffusion_steps",
+    "seed",
+    "base_iterations",
+    "edit_iterations",
+)
 # Sent only with *Override Model Settings*: the fields whose default is "the model's recommended value".
 MODEL_TUNED = tuple(name for name, entry in wire.EDIT_PARAMS.items() if entry["default"] is None)
 CAPTURED_SOURCES = ("RIG", "CAMERAS")  # sources the extension renders itself (masks are possible)
@@ -28,8 +40,10 @@ def property_range(name: str) -> dict[str, Any]:
     """`default`, `min`, `max` keyword arguments for the Blender property of edit parameter `name`.
 
     A parameter whose default is "the model's recommended value" (None) shows IP2P's value, used only when
-    the artist overrides it.
+    the artist overrides it. An on/off parameter gets only its `default`.
     """
+    if name in wire.EDIT_SWITCHES:
+        return {"default": wire.EDIT_SWITCHES[name]}
     entry = wire.EDIT_PARAMS[name]
     value = entry["default"] if entry["default"] is not None else entry["fallback"]
     return {"default": value, "min": entry["min"], "max": entry["max"]}

@@ -87,6 +87,31 @@ class IN2N_PG_settings(bpy.types.PropertyGroup):
         description="Highest noise level an edit starts from (lower keeps more of the render)",
         **property_range("upper_bound"),
     )
+    edit_count: IntProperty(
+        name="Views Per Edit",
+        description="Views edited together in one batched call at each edit step (rolling schedule)",
+        **property_range("edit_count"),
+    )
+    anneal: BoolProperty(
+        name="Anneal Noise",
+        description="Lower the highest start noise over the edit: big changes first, then refinement",
+        **property_range("anneal"),
+    )
+    anneal_to: FloatProperty(
+        name="Final Max Noise",
+        description="Highest start noise at the end of the edit when annealing",
+        **property_range("anneal_to"),
+    )
+    scale_steps: BoolProperty(
+        name="Fewer Steps At Low Noise",
+        description="Edits from less noise take proportionally fewer denoising steps (same step size)",
+        **property_range("scale_steps"),
+    )
+    warp_start: BoolProperty(
+        name="Start From Neighbour",
+        description="Start each edit from the nearest edited view, warped by the depth maps (needs Depth)",
+        **property_range("warp_start"),
+    )
     diffusion_steps: IntProperty(name="Diffusion Steps", **property_range("diffusion_steps"))
     seed: IntProperty(name="Seed", **property_range("seed"))
     base_iterations: IntProperty(name="Base Steps", **property_range("base_iterations"))

@@ -83,7 +83,15 @@ class IN2N_PT_edit(_In2NPanel, bpy.types.Panel):
         layout = self.layout
         layout.prop(settings, "instruction", text="")
         layout.prop(settings, "tier")
-        layout.prop(settings, "schedule")
+        col = layout.column(align=True)
+        col.prop(settings, "schedule")
+        col.prop(settings, "edit_count")
+        col.prop(settings, "anneal")
+        row = col.row()
+        row.enabled = settings.anneal
+        row.prop(settings, "anneal_to")
+        col.prop(settings, "scale_steps")
+        col.prop(settings, "warp_start")
         layout.prop(settings, "override_model_settings")
         col = layout.column(align=True)
         col.enabled = settings.override_model_settings

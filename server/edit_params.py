@@ -72,11 +72,19 @@ class EditParams:
     edit_rate: int | None = _param(None, ge=1, le=100_000, fallback=10)
     """NeRF steps between edits, rolling schedule (unset: the model's recommended value)."""
     edit_count: int = _param(1, ge=1, le=1000)
-    """Views edited at each edit step (rolling schedule)."""
+    """Views edited at each edit step (rolling schedule), in one batched editor call."""
     schedule: Schedule = _param(wire.DEFAULT_SCHEDULE)
     """rolling: the original's; sweep: every view every sweep_every steps; once: edit all, then train."""
     sweep_every: int = _param(2500, ge=1, le=1_000_000)
     """NeRF steps between whole-dataset edits (sweep schedule)."""
+    anneal: bool = _param(False)
+    """Lower the highest start noise over the edit phase, from upper_bound down to anneal_to."""
+    anneal_to: float = _param(0.3, ge=0.0, le=1.0)
+    """Highest start noise at the end of the edit phase when annealing (at least lower_bound)."""
+    scale_steps: bool = _param(False)
+    """Fewer DDIM steps for less noise: every edit keeps the step size of one from upper_bound."""
+    warp_start: bool = _param(False)
+    """Start each edit from the nearest edited view's latest edit, warped through the depth maps."""
     optimize_cameras: bool = _param(True)
     """Refine the camera poses; off for exact cameras such as Blender renders."""
     edit_region: EditRegion = _param(wire.DEFAULT_EDIT_REGION)
@@ -101,6 +109,8 @@ class EditParams:
             )
         if self.upper_bound is not None and self.lower_bound >= self.upper_bound:
             raise ValueError("lower_bound must be below upper_bound")
+        if self.anneal and self.anneal_to < self.lower_bound:
+            raise ValueError("anneal_to must be at least lower_bound")
 
     def with_model_defaults(self, recommended: Mapping[str, Any]) -> EditParams:
         """Every unset model-tuned field filled: the model's recommended value, else the fallback."""
@@ -124,16 +134,28 @@ PIPELINE_FIELDS = {
     "diffusion_steps": "diffusion_steps",
     "lower_bound": "lower_bound",
     "upper_bound": "upper_bound",
+    "edit_iterations": "edit_iterations",
     "edit_rate": "edit_rate",
     "edit_count": "edit_count",
     "schedule": "schedule",
     "sweep_every": "sweep_every",
+    "anneal": "anneal",
+    "anneal_to": "anneal_to",
+    "scale_steps": "scale_steps",
+    "warp_start": "warp_start",
     "seed": "seed",
     "edit_region": "edit_region",
     "crop_to_mask": "crop_to_mask",
 }
 # What one edit call needs (editor/ip2p.py EditSettings).
-EDITOR_FIELDS = ("guidance_scale", "image_guidance_scale", "diffusion_steps", "lower_bound", "upper_bound")
+EDITOR_FIELDS = (
+    "guidance_scale",
+    "image_guidance_scale",
+    "diffusion_steps",
+    "lower_bound",
+    "upper_bound",
+    "scale_steps",
+)
 
 
 def params_fields(scope: str | None = None) -> tuple[dataclasses.Field, ...]:
@@ -291,6 +313,11 @@ def wire_table() -> dict[str, dict[str, Any]]:
             entry["fallback"] = f.metadata["fallback"]
         table[f.name] = entry
     return table
+
+
+def wire_switches() -> dict[str, bool]:
+    """The on/off job fields and their defaults: what blender_in2n/wire.py EDIT_SWITCHES holds."""
+    return {f.name: f.default for f in params_fields(JOB) if field_types()[f.name] is bool}
 
 
 def wire_table_source() -> Iterator[str]:

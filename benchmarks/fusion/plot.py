@@ -1,4 +1,4 @@
-"""The benchmark's PNG: held-out PSNR of each schedule over wall time, NeRF steps and editor calls."""
+"""The benchmark's PNG: held-out PSNR per schedule over NeRF steps, view edits, UNet passes, wall time."""
 
 from __future__ import annotations
 
@@ -13,11 +13,22 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 AXES = (
-    ("wall_s", "wall time (s, this CPU)"),
     ("step", "NeRF steps (edit phase)"),
-    ("editor_calls", "editor calls"),
+    ("views_edited", "view edits"),
+    ("unet_passes", "UNet passes"),
+    ("wall_s", "wall time (s, this CPU)"),
 )
-COLORS = {"rolling": "tab:blue", "sweep": "tab:orange", "once": "tab:green"}
+COLORS = {
+    "rolling": "tab:blue",
+    "sweep": "tab:orange",
+    "once": "tab:green",
+    "ceiling": "black",
+    "annealed": "tab:red",
+    "fewer-steps": "tab:purple",
+    "batched": "tab:brown",
+    "warp": "tab:pink",
+    "combined": "tab:olive",
+}
 
 
 def plot_fusion(results: dict[str, Any], path: Path) -> Path:
@@ -30,7 +41,7 @@ def plot_fusion(results: dict[str, Any], path: Path) -> Path:
         for col, (key, label) in enumerate(AXES):
             ax = axes[row][col]
             for name, result in scene["schedules"].items():
-                xs = [point[key] for point in result["curve"]]
+                xs = [point.get(key, 0) for point in result["curve"]]
                 ys = [point["psnr"] for point in result["curve"]]
                 ax.plot(xs, ys, marker=".", label=name, color=COLORS.get(name))
             ax.axhline(

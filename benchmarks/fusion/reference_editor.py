@@ -10,7 +10,14 @@ the *edited* scene (rendered by Blender), degraded the way diffusion edits are:
 2. the edited view is misaligned by a small random rotation and shift (diffusion redraws geometry loosely);
 3. blurred with a random Gaussian (the VAE and few denoising steps lose detail);
 4. colour-shifted by random per-channel gains and offsets;
-5. given random smooth local detail (a coarse noise field, upsampled), different in every call.
+5. given random smooth local detail (a coarse noise field, upsampled), different in every call;
+6. given the DDIM discretisation error of the call's step size (start timestep / steps): smooth noise of an
+   RMS proportional to it, fitted to what the bundled demo editor measured against 100-step edits from the
+   same noise (`STEP_ERROR`, `benchmarks/fusion/calibrate_steps.py`).
+
+A batched call (`edit_batch`) draws one timestep for all its views, as a batched IP2P call does; the
+other draws are per view. With `scale_steps` an edit takes `steps_for_start` steps (the engine's rule), else
+`diffusion_steps`, and `unet_passes` counts one pass per step per call whatever its batch.
 
 Every random draw comes from (seed, call number), so a run is reproducible. The settings are part of the
 benchmark's definition: change them and the figures are no longer comparable.
@@ -19,11 +26,41 @@ benchmark's definition: change them and the figures are no longer comparable.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from in2n_server.editor.edit_math import steps_for_start
+
+STEP_ERROR: tuple[tuple[float, int, float], ...] = (
+    (0.2, 200, 0.0842),
+    (0.2, 100, 0.0539),
+    (0.2, 50, 0.0193),
+    (0.2, 25, 0.0091),
+    (0.2, 10, 0.0031),
+    (0.4, 400, 0.1168),
+    (0.4, 200, 0.0936),
+    (0.4, 100, 0.0315),
+    (0.4, 50, 0.0163),
+    (0.4, 20, 0.0062),
+    (0.7, 700, 0.2122),
+    (0.7, 350, 0.184),
+    (0.7, 175, 0.0911),
+    (0.7, 87, 0.0509),
+    (0.7, 35, 0.0184),
+    (0.98, 980, 0.3148),
+    (0.98, 490, 0.2703),
+    (0.98, 245, 0.104),
+    (0.98, 122, 0.0233),
+    (0.98, 49, 0.0237),
+)
+"""(start noise fraction, DDIM step size in timesteps, RMS error in [0, 1] image units): the demo editor's
+n-step edits against 100-step ones from the same noise, 4 procedural 64² images, "make it blue"
+(`python -m benchmarks.fusion.calibrate_steps`, 2026-12-02; benchmarks/results/step_error.json)."""
+STEP_ERROR_FIT_MAX = 250
+"""Strides the linear error model is fitted on (above, edits of one or two steps saturate)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +87,8 @@ class ReferenceEditorSettings:
     """Standard deviation of the random local detail added to every pixel."""
     detail_cells: int = 8
     """The local detail is a `detail_cells` x `detail_cells` noise grid upsampled to the image."""
+    step_error: tuple[tuple[float, int, float], ...] = field(default=STEP_ERROR)
+    """The discretisation error table (see STEP_ERROR); empty: no step-count effect."""
     seed: int = 0
 
     def to_dict(self) -> dict[str, float | int]:
@@ -65,7 +104,13 @@ class ReferenceEditor:
     """
 
     def __init__(
-        self, targets: np.ndarray, originals: np.ndarray, settings: ReferenceEditorSettings | None = None
+        self,
+        targets: np.ndarray,
+        originals: np.ndarray,
+        settings: ReferenceEditorSettings | None = None,
+        *,
+        diffusion_steps: int = 20,
+        scale_steps: bool = False,
     ) -> None:
         if targets.shape != originals.shape or targets.ndim != 4 or targets.shape[-1] != 3:
             raise ValueError(
@@ -76,7 +121,11 @@ class ReferenceEditor:
         self._targets = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
         self._originals = torch.from_numpy(np.ascontiguousarray(originals, dtype=np.float32))
         self._originals_at: dict[tuple[int, ...], torch.Tensor] = {}  # the originals resized, per size
-        self.calls = 0
+        self.diffusion_steps = diffusion_steps
+        self.scale_steps = scale_steps
+        self.calls = 0  # editor calls (a batch is one)
+        self.views_edited = 0
+        self.unet_passes = 0
         self.index_mismatches = 0
         self.timesteps: list[float] = []
 
@@ -88,20 +137,64 @@ class ReferenceEditor:
         *,
         view_index: int,
         crop: tuple[int, int, int] | None = None,
+        upper_bound: float | None = None,
     ) -> torch.Tensor:
         """The edited view `view_index` (or its `crop` square), degraded by this call's random draws
-        (`instruction` is ignored)."""
-        height, width = render.shape[:2]
-        rng = np.random.default_rng([self.settings.seed, self.calls])
+        (`instruction` is ignored; `upper_bound` overrides the settings' highest start noise)."""
+        return self._edit_views([(render, original, view_index)], crop, upper_bound)[0]
+
+    def edit_batch(
+        self,
+        renders: list[torch.Tensor],
+        originals: list[torch.Tensor],
+        instruction: str,
+        view_indices: list[int],
+        *,
+        upper_bound: float | None = None,
+    ) -> list[torch.Tensor]:
+        """Several views in one call: one timestep for all, every other draw per view."""
+        return self._edit_views(list(zip(renders, originals, view_indices, strict=True)), None, upper_bound)
+
+    def _edit_views(
+        self,
+        views: list[tuple[torch.Tensor, torch.Tensor, int]],
+        crop: tuple[int, int, int] | None,
+        upper_bound: float | None,
+    ) -> list[torch.Tensor]:
+        s = self.settings
+        rng = np.random.default_rng([s.seed, self.calls])
         self.calls += 1
+        high = s.upper_bound if upper_bound is None else max(s.lower_bound, upper_bound)
+        t = rng.uniform(s.lower_bound, high)
+        self.timesteps.append(float(t))
+        steps = self.diffusion_steps
+        if self.scale_steps:
+            steps = steps_for_start(int(1000 * t), self.diffusion_steps, max(1, int(1000 * s.upper_bound)))
+        self.unet_passes += steps
+        self.views_edited += len(views)
+        step_rms = step_error(s.step_error, t, 1000 * t / steps)
+        strength = min(1.0, t / s.full_edit_t)
+        edited = []
+        for number, (render, original, view_index) in enumerate(views):
+            view_rng = rng if number == 0 else np.random.default_rng([s.seed, self.calls - 1, number])
+            edited.append(self._degrade(render, original, view_index, crop, view_rng, strength, step_rms))
+        return edited
+
+    def _degrade(
+        self,
+        render: torch.Tensor,
+        original: torch.Tensor,
+        view_index: int,
+        crop: tuple[int, int, int] | None,
+        rng: np.random.Generator,
+        strength: float,
+        step_rms: float,
+    ) -> torch.Tensor:
+        height, width = render.shape[:2]
         index = self._match_view(view_index, original, crop)
         target = _resize(_cut(self._targets[index], crop), height, width)
         current = render.detach().to("cpu", torch.float32)
-
         s = self.settings
-        t = rng.uniform(s.lower_bound, s.upper_bound)
-        self.timesteps.append(float(t))
-        strength = min(1.0, t / s.full_edit_t)
         degraded = _misalign(target, rng, s.shift_max, s.rotation_max_deg)
         degraded = _gaussian_blur(degraded, rng.uniform(0.0, s.blur_sigma_max) * width)
         gain = torch.from_numpy(rng.normal(1.0, s.gain_std, 3).astype(np.float32))
@@ -109,6 +202,8 @@ class ReferenceEditor:
         degraded = degraded * gain + offset
         degraded = degraded + _smooth_noise(rng, s.detail_cells, height, width) * s.detail_amplitude
         edited = (1.0 - strength) * current + strength * degraded.clamp(0.0, 1.0)
+        if step_rms > 0:
+            edited = edited + _smooth_noise(rng, 2 * s.detail_cells, height, width) * step_rms
         return edited.clamp(0.0, 1.0).to(render.device, render.dtype)
 
     def _match_view(self, view_index: int, original: torch.Tensor, crop: tuple[int, int, int] | None) -> int:
@@ -178,3 +273,14 @@ def _smooth_noise(rng: np.random.Generator, cells: int, height: int, width: int)
     coarse = torch.from_numpy(rng.standard_normal((1, 3, cells, cells)).astype(np.float32))
     fine = F.interpolate(coarse, size=(height, width), mode="bicubic", align_corners=False)
     return fine[0].permute(1, 2, 0)
+
+
+def step_error(table: tuple[tuple[float, int, float], ...], start: float, stride: float) -> float:
+    """RMS discretisation error of an edit at DDIM step size `stride` (timesteps): proportional to the
+    stride, the least-squares slope through the origin of the table's points up to STEP_ERROR_FIT_MAX
+    (the measurement depends on the stride far more than on the start noise `start`); 0 for no table."""
+    points = [(step, rms) for _, step, rms in table if step <= STEP_ERROR_FIT_MAX]
+    if not points:
+        return 0.0
+    slope = sum(step * rms for step, rms in points) / sum(step * step for step, _ in points)
+    return slope * stride

@@ -1,10 +1,15 @@
-"""Quality targets, time-to-target and the results table (Markdown) from the runner's figures.
+"""Quality targets, what it took to reach them, and the results table (Markdown) from the runner's figures.
 
-The target of a scene, unless given in dB: start + 0.9 x (best - start), where start is the held-out PSNR of
-the base NeRF against the edited scene (before any edit) and best the highest final PSNR any schedule reached
-on that scene in this run. "Reached" is the first measurement from which the PSNR stays at or above the
-target to the end of the run (a schedule that touches the target once and falls back has not reached it);
-its resolution is `eval_every` steps.
+The target of a scene, unless given in dB: in2n-rolling's final held-out PSNR (the issue's bar: the same
+quality for less work); without a rolling run, start + 0.9 x (best - start), where start is the base NeRF's
+PSNR against the edited scene and best the highest final PSNR of the run. "Reached" is the first measurement
+from which the PSNR stays at or above the target to the end of the run (a schedule that touches the target
+once and falls back has not reached it); its resolution is `eval_every` steps.
+
+The GPU estimate charges each schedule's counted work at per-unit costs: a UNet pass of InstructPix2Pix at
+512² from the issue's figure (one 20-step edit, batch 3, 0.5-1 s on an H100: 37.5 ms a pass), a batched
+pass in proportion to its rows once it fills the device (`GPU_FREE_ROWS`, an assumption: no GPU was
+measured here), a VAE encode + decode per view and a NeRF step of the in2n tier.
 """
 
 from __future__ import annotations
@@ -15,6 +20,15 @@ import platform
 from typing import Any
 
 TARGET_FRACTION = 0.9
+REFERENCE_SCHEDULE = "rolling"
+GPU_UNET_PASS_S = 0.0375
+"""One UNet pass, batch 3 (one view's guidance rows), 512², H100 fp16: 0.75 s / 20 steps (issue #12)."""
+GPU_FREE_ROWS = 6
+"""Rows a UNet pass takes at the cost of 3 (assumed: batch 3 leaves about half the device idle)."""
+GPU_VAE_PER_VIEW_S = 0.03
+"""Encode render and original, decode the edit, per view at 512² (assumed)."""
+GPU_NERF_STEP_S = 0.02
+"""One NeRF step of the in2n tier (nerfacto-sized, 4096 rays; assumed)."""
 
 
 def machine_description() -> str:
@@ -34,6 +48,8 @@ def machine_description() -> str:
 def scene_target(scene: dict[str, Any], target_psnr: float | None = None) -> float:
     if target_psnr is not None:
         return target_psnr
+    if REFERENCE_SCHEDULE in scene["schedules"]:
+        return scene["schedules"][REFERENCE_SCHEDULE]["final"]["psnr"]
     start = scene["base"]["vs_edited"]["psnr"]
     best = max(result["final"]["psnr"] for result in scene["schedules"].values())
     return start + TARGET_FRACTION * (best - start)
@@ -56,9 +72,22 @@ def add_targets(results: dict[str, Any], target_psnr: float | None = None) -> No
         scene["target_psnr"] = target
         for result in scene["schedules"].values():
             point = first_reaching(result["curve"], target)
-            result["to_target"] = (
-                None if point is None else {key: point[key] for key in ("wall_s", "step", "editor_calls")}
-            )
+            keys = ("wall_s", "step", "editor_calls", "views_edited", "unet_passes")
+            result["to_target"] = None if point is None else {key: point.get(key) for key in keys}
+            result["gpu_estimate_s"] = gpu_estimate(result)
+
+
+def gpu_estimate(result: dict[str, Any], point: dict[str, Any] | None = None) -> float:
+    """Seconds the counted work of a run (or up to `point` of its curve) would take on a GPU (see above)."""
+    point = point or result["final"]
+    calls = max(1, point.get("editor_calls", 0))
+    rows = 3 * point.get("views_edited", 0) / calls
+    pass_s = GPU_UNET_PASS_S * max(1.0, rows / GPU_FREE_ROWS)
+    return (
+        point.get("unet_passes", 0) * pass_s
+        + point.get("views_edited", 0) * GPU_VAE_PER_VIEW_S
+        + point["step"] * GPU_NERF_STEP_S
+    )
 
 
 def _fmt(value: float | None, digits: int = 0) -> str:
@@ -68,33 +97,37 @@ def _fmt(value: float | None, digits: int = 0) -> str:
 
 
 def markdown_table(results: dict[str, Any]) -> str:
-    """One row per scene and schedule: final held-out quality, and what it took to reach the target."""
+    """One row per scene and schedule: final held-out quality, what it spent, and what it took to reach
+    the target (rolling's final PSNR); "x rolling" is its UNet passes to target over rolling's in total."""
     lines = [
-        "| scene | schedule | start PSNR | final PSNR | final SSIM | target | time to target (s) "
-        "| steps to target | editor calls to target | editor calls (total) | wall (s, total) |",
+        "| scene | schedule | final PSNR | final SSIM | target | NeRF steps to target | editor calls / views "
+        "/ UNet passes to target | UNet passes vs rolling | editor calls / views / UNet passes (total) "
+        "| CPU wall (s) | GPU estimate (s) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for scene_name, scene in results["scenes"].items():
-        start = scene["base"]["vs_edited"]["psnr"]
+        reference = scene["schedules"].get(REFERENCE_SCHEDULE)
         for name, result in scene["schedules"].items():
-            reached = result.get("to_target")
-            lines.append(
-                "| "
-                + " | ".join(
-                    [
-                        scene_name,
-                        name,
-                        _fmt(start, 2),
-                        _fmt(result["final"]["psnr"], 2),
-                        _fmt(result["final"]["ssim"], 3),
-                        _fmt(scene["target_psnr"], 2),
-                        _fmt(reached and reached["wall_s"]) if reached else "not reached",
-                        _fmt(reached and reached["step"]) if reached else "—",
-                        _fmt(reached and reached["editor_calls"]) if reached else "—",
-                        str(result["editor_calls"]),
-                        _fmt(result["wall_s"]),
-                    ]
-                )
-                + " |"
-            )
+            reached, final = result.get("to_target"), result["final"]
+            ratio = "—"
+            if reached and reference and reference["final"].get("unet_passes"):
+                ratio = f"{reached['unet_passes'] / reference['final']['unet_passes']:.2f}"
+            cells = [
+                scene_name,
+                name,
+                _fmt(final["psnr"], 2),
+                _fmt(final["ssim"], 3),
+                _fmt(scene["target_psnr"], 2),
+                _fmt(reached["step"]) if reached else "not reached",
+                _counts(reached) if reached else "—",
+                ratio,
+                _counts(final),
+                _fmt(result["wall_s"]),
+                _fmt(result.get("gpu_estimate_s")),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _counts(point: dict[str, Any]) -> str:
+    return " / ".join(str(point.get(key, "—")) for key in ("editor_calls", "views_edited", "unet_passes"))

@@ -20,7 +20,22 @@ from in2n_server.engine.types import CameraSpec
 from .metrics import mean_scores
 from .reference_editor import ReferenceEditor, ReferenceEditorSettings
 from .scenes import WHITE, ScenePair, load_dataset
-from .schedules import FusionConfig, schedule_params
+from .schedules import VARIANTS, FusionConfig, schedule_params
+
+EXACT = ReferenceEditorSettings(
+    lower_bound=1.0,
+    upper_bound=1.0,
+    shift_max=0.0,
+    rotation_max_deg=0.0,
+    blur_sigma_max=0.0,
+    gain_std=0.0,
+    offset_std=0.0,
+    detail_amplitude=0.0,
+    step_error=(),
+)
+"""The ceiling's editor: the edited scene's view itself, at full strength, no degradation."""
+COUNTS = ("editor_calls", "views_edited", "unet_passes")
+"""What a schedule spends, counted whatever the hardware: calls (a batch is one), views, UNet passes."""
 
 Log = Callable[[str], None]
 
@@ -85,8 +100,11 @@ def run_schedule(
     """One schedule's edit from the base checkpoint; returns its quality curve and totals."""
     _, originals = load_dataset(pair.train_dir)
     _, targets = load_dataset(pair.train_edited_dir)
-    editor = ReferenceEditor(targets, originals, editor_settings)
     params = schedule_params(schedule, len(originals), config)
+    settings = EXACT if VARIANTS[schedule].exact_edits else editor_settings
+    editor = ReferenceEditor(
+        targets, originals, settings, diffusion_steps=params.diffusion_steps, scale_steps=params.scale_steps
+    )
     session = EditSession.create(
         pair.train_dir, workdir, params, editor=editor, device=config.device, base_checkpoint=base_workdir
     )
@@ -96,7 +114,8 @@ def run_schedule(
     def measure(step: int, wall: float) -> dict[str, float]:
         last_renders[:] = held_out.renders(session)
         scores = mean_scores(last_renders, list(held_out.edited))
-        return {"step": step, "editor_calls": editor.calls, "wall_s": round(wall, 3), **scores}
+        counts = {"editor_calls": editor.calls, "views_edited": editor.views_edited}
+        return {"step": step, **counts, "unet_passes": editor.unet_passes, "wall_s": round(wall, 3), **scores}
 
     curve = [measure(0, 0.0)]
     wall, step = 0.0, 0
@@ -109,14 +128,15 @@ def run_schedule(
             curve.append(measure(step, wall))
     final = curve[-1]
     log(
-        f"  {schedule:>8}: {step} steps, {editor.calls} editor calls, {wall:.0f} s -> held-out PSNR "
+        f"  {schedule:>11}: {step} steps, {editor.calls} editor calls ({editor.views_edited} views, "
+        f"{editor.unet_passes} UNet passes), {wall:.0f} s -> held-out PSNR "
         f"{final['psnr']:.2f} dB, SSIM {final['ssim']:.3f}"
     )
     return {
-        "params": {k: v for k, v in schedule_params(schedule, len(originals), config).to_dict().items()},
+        "params": params.to_dict(),
         "curve": curve,
         "final": final,
-        "editor_calls": editor.calls,
+        **{key: final[key] for key in COUNTS},
         "editor_index_mismatches": editor.index_mismatches,
         "wall_s": wall,
         "steps": step,

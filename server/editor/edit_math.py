@@ -8,6 +8,8 @@ schedule (it shrinks the scheduler's training horizon to T, which keeps the 1000
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 # Stable Diffusion v1's latent scale: VAE latents are multiplied by it before diffusion.
@@ -32,6 +34,19 @@ def edit_timesteps(start: int, num_steps: int, steps_offset: int = 0) -> list[in
         raise ValueError(f"diffusion_steps must be at least 1, got {num_steps}")
     stride = max(1, start // num_steps)
     return [i * stride + steps_offset for i in reversed(range(num_steps))]
+
+
+def steps_for_start(start: int, full_steps: int, full_start: int) -> int:
+    """DDIM steps for an edit from timestep `start` at the step size of a `full_steps` edit from `full_start`.
+
+    The original always takes `full_steps` steps, so an edit from little noise takes tiny steps it does not
+    need; this keeps the stride of the full edit (at least one step). For full_steps=20, full_start=980:
+    start 980 -> 20, 490 -> 10, 100 -> 3.
+    """
+    if full_steps < 1 or full_start < 1:
+        raise ValueError(f"need full_steps >= 1 and full_start >= 1, got {full_steps}, {full_start}")
+    stride = full_start / full_steps
+    return max(1, min(full_steps, math.ceil(start / stride - 1e-9)))
 
 
 def step_stride(timesteps: list[int]) -> int:

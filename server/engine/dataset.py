@@ -281,6 +281,14 @@ def needs_masks(edit_region: str, crop_to_mask: bool) -> bool:
     return edit_region == "masked" or crop_to_mask
 
 
+def has_depths(meta: Mapping[str, Any]) -> bool:
+    """Whether every view of a prepared dataset has a depth map: what warped edit starts need."""
+    return all(DEPTH_KEY in frame for frame in meta["frames"])
+
+
+DEPTHS_MISSING = (
+    "this scene has no depth maps: capture it with Depth on (Blender renders), or edit with warp_start off"
+)
 MASKS_MISSING = (
     "this scene has no masks: capture it with masks of the selected objects (or RGBA images, whose alpha "
     "is the mask), or edit with edit_region 'all' and crop_to_mask off"

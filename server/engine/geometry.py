@@ -14,6 +14,8 @@ import numpy as np
 
 from .types import CameraSpec
 
+DEPTH_AGREEMENT = 0.03
+"""Two views see the same surface point when their z-depths of it differ by at most this share."""
 BOUNDS_KEY = "in2n_bounds"
 BOUNDS_MARGIN = 0.05
 """The box around the true surfaces grows by this share of its diagonal on every side."""
@@ -32,6 +34,16 @@ def world_points(camera: CameraSpec, depth: np.ndarray) -> np.ndarray:
     """World-frame points [H, W, 3] of every pixel centre at its z-depth."""
     c2w = np.asarray(camera.camera_to_world, dtype=np.float64)[:3, :4]
     return camera_points(camera, depth) @ c2w[:, :3].T + c2w[:, 3]
+
+
+def project(camera: CameraSpec, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """World points [..., 3] into `camera`: continuous pixel coordinates (col, row) and z-depth along -Z
+    (pixel (c, r) covers [c, c + 1) x [r, r + 1)); z <= 0 is behind the camera."""
+    c2w = np.asarray(camera.camera_to_world, dtype=np.float64)[:3, :4]
+    local = (np.asarray(points, np.float64) - c2w[:, 3]) @ c2w[:, :3]  # world -> camera (OpenGL axes)
+    z = -local[..., 2]
+    safe_z = np.where(z > 1e-9, z, 1.0)
+    return local[..., 0] / safe_z * camera.fx + camera.cx, -local[..., 1] / safe_z * camera.fy + camera.cy, z
 
 
 def bounds_from_depths(views: Iterable[tuple[CameraSpec, np.ndarray]]) -> dict[str, list[float]] | None:

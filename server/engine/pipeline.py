@@ -9,6 +9,11 @@ RGBA datasets: the editor sees the render and the original composited on one and
 (`EDIT_BACKGROUND`), so it cannot mistake a background difference for part of the edit, and the edited
 view keeps the original's alpha (datamanager.replace_image).
 
+The schedule (engine/schedule.py) names the views of a step; several go to the editor as one batch (whole
+views only), at the annealed highest start noise of that step (`anneal`). With `warp_start`, a view's edit
+starts from the nearest already-edited view's current image, warped through the exact depth maps
+(engine/warp.py), where that view sees the same surface; elsewhere from the render.
+
 Local edits (`edit_region="masked"`, engine/regions.py): the edit is kept inside each view's (dilated,
 feathered) mask and the view outside it stays as `MASKED_OUTSIDE` says; `crop_to_mask` edits a square
 around the mask at the editor's working size, so small objects get its full resolution.
@@ -21,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import field
 from typing import Annotated, Any
 
+import numpy as np
 import torch
 import tyro
 from nerfstudio.cameras.cameras import Cameras
@@ -31,12 +37,17 @@ from ..editor.base import Editor
 from .datamanager import In2NDataManager, In2NDataManagerConfig
 from .model import In2NModelConfig
 from .regions import Box, composite, crop_box, edit_crop, edit_region, soft_mask
-from .schedule import EditSchedule
+from .schedule import EditSchedule, NoiseAnneal
+from .types import CameraSpec
+from .warp import nearest_view, warp_into
 
 EditListener = Callable[[int, torch.Tensor], None]
 EDIT_BACKGROUND = (1.0, 1.0, 1.0)
 """What the editor sees behind the objects of an RGBA dataset: white, as product shots and IP2P's data."""
 
+
+MAX_EDIT_BATCH = 8
+"""Most views in one batched editor call (8 x 3 guidance rows of 64² latents fit a 24 GB GPU in fp16)."""
 
 MASKED_OUTSIDE = "original"
 """What a masked edit keeps outside the mask: "original" (the photo: the background stays as captured) or
@@ -75,6 +86,14 @@ class In2NPipeline(VanillaPipeline):
             sweep_every=config.sweep_every,
             seed=config.seed,
         )
+        self.anneal = NoiseAnneal(
+            start=config.upper_bound,
+            end=config.anneal_to if config.anneal else None,
+            edit_steps=config.edit_iterations,
+            floor=config.lower_bound,
+        )
+        self.edited_views: set[int] = set()  # views edited at least once in this job (warp sources)
+        self._camera_specs: list[CameraSpec] | None = None
 
     @staticmethod
     def _fill_model_defaults(config: In2NPipelineConfig) -> None:
@@ -113,8 +132,10 @@ class In2NPipeline(VanillaPipeline):
         if self.editing:
             if self.edit_start_step is None:
                 self.edit_start_step = step
-            for index in self.schedule.views_to_edit(step - self.edit_start_step):
-                self.edit_view(index)
+            edit_step = step - self.edit_start_step
+            views = self.schedule.views_to_edit(edit_step)
+            if views:
+                self.edit_views(views, edit_step)
         return super().get_train_loss_dict(step)
 
     @torch.no_grad()
@@ -143,26 +164,101 @@ class In2NPipeline(VanillaPipeline):
             self.model.train(was_training)
         return {"rgb": outputs["rgb"].clamp(0, 1), "accumulation": outputs["accumulation"].clamp(0, 1)}
 
-    def edit_view(self, index: int) -> None:
+    def edit_view(self, index: int, edit_step: int = 0) -> None:
+        self.edit_views([index], edit_step)
+
+    def edit_views(self, indices: list[int], edit_step: int = 0) -> None:
+        """Edit these views at step `edit_step` of the edit phase and write them into the training set."""
+        upper = self.anneal.upper_bound_at(edit_step) if self.config.anneal else None
+        editor = self.get_editor()
+        inputs = [self._edit_inputs(index) for index in indices]
+        if len(inputs) > 1 and hasattr(editor, "edit_batch") and not self._needs_masks():
+            edited: list[torch.Tensor] = []
+            for first in range(0, len(inputs), MAX_EDIT_BATCH):
+                chunk = inputs[first : first + MAX_EDIT_BATCH]
+                extra = {} if upper is None else {"upper_bound": upper}
+                edited += editor.edit_batch(
+                    [start for _, start, _ in chunk],
+                    [original for _, _, original in chunk],
+                    self.config.prompt,
+                    [index for index, _, _ in chunk],
+                    **extra,
+                )
+        else:
+            edited = [self._edit(index, start, original, upper) for index, start, original in inputs]
+        for (index, _, _), image in zip(inputs, edited, strict=True):
+            self.datamanager.replace_image(index, image)
+            self.edited_views.add(index)
+            self.edits_done += 1
+            stored = self.datamanager.current_image(index)
+            for listener in self.edit_listeners:
+                listener(index, stored)
+
+    def _needs_masks(self) -> bool:
+        return self.config.edit_region != "all" or self.config.crop_to_mask
+
+    def _edit_inputs(self, index: int) -> tuple[int, torch.Tensor, torch.Tensor]:
+        """(index, what the edit starts from, the original): RGB [H, W, 3], on EDIT_BACKGROUND for RGBA."""
         rendered = self.render_training_view(index)
         render = rendered["rgb"].float()
         original = self.datamanager.original_image(index).to(render.device)
         if original.shape[-1] == 4:
             render = over_background(render, rendered["accumulation"].float(), premultiplied=True)
             original = over_background(original[..., :3], original[..., 3:], premultiplied=False)
-        edited = self._edit(index, render, original)
-        self.datamanager.replace_image(index, edited)
-        self.edits_done += 1
-        stored = self.datamanager.current_image(index)
-        for listener in self.edit_listeners:
-            listener(index, stored)
+        if self.config.warp_start:
+            render = self._warped_start(index, render)
+        return index, render, original
 
-    def _edit(self, index: int, render: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
+    def _warped_start(self, index: int, render: torch.Tensor) -> torch.Tensor:
+        """The render, with the nearest edited view's current image warped in where it sees this view's
+        surfaces (exact depth); just the render while no other view is edited or without depth."""
+        depths = self.datamanager.image_batch.get("depth_image")
+        cameras = self._training_camera_specs()
+        source = nearest_view(
+            np.stack([c.camera_to_world for c in cameras]), index, sorted(self.edited_views)
+        )
+        if depths is None or source is None:
+            return render
+        image = self.datamanager.current_image(source).float().to(render.device)
+        if image.shape[-1] == 4:
+            image = over_background(image[..., :3], image[..., 3:], premultiplied=False)
+        warped, valid = warp_into(
+            image,
+            depths[source, ..., 0].cpu().numpy(),
+            cameras[source],
+            depths[index, ..., 0].cpu().numpy(),
+            cameras[index],
+        )
+        return valid * warped + (1.0 - valid) * render
+
+    def _training_camera_specs(self) -> list[CameraSpec]:
+        """The training cameras in nerfstudio's (normalised) frame, the frame of the depth maps."""
+        if self._camera_specs is None:
+            cameras = self.datamanager.train_dataset.cameras
+            self._camera_specs = [
+                CameraSpec(
+                    fx=float(cameras.fx[i]),
+                    fy=float(cameras.fy[i]),
+                    cx=float(cameras.cx[i]),
+                    cy=float(cameras.cy[i]),
+                    width=int(cameras.width[i]),
+                    height=int(cameras.height[i]),
+                    camera_to_world=cameras.camera_to_worlds[i].double().cpu().numpy(),
+                )
+                for i in range(len(cameras))
+            ]
+        return self._camera_specs
+
+    def _edit(
+        self, index: int, render: torch.Tensor, original: torch.Tensor, upper_bound: float | None = None
+    ) -> torch.Tensor:
         """One view's edit: whole, or kept to its mask, or cropped around it (engine/regions.py)."""
         editor, prompt, c = self.get_editor(), self.config.prompt, self.config
 
         def edit(view: torch.Tensor, condition: torch.Tensor, box: Box | None = None) -> torch.Tensor:
-            extra = {} if box is None else {"crop": (box.top, box.left, box.side)}
+            extra: dict[str, Any] = {} if box is None else {"crop": (box.top, box.left, box.side)}
+            if upper_bound is not None:
+                extra["upper_bound"] = upper_bound
             return editor.edit(view, condition, prompt, view_index=index, **extra)
 
         if c.edit_region == "all" and not c.crop_to_mask:
@@ -186,12 +282,14 @@ class In2NPipeline(VanillaPipeline):
         return {
             "schedule": self.schedule.state_dict(),
             "edits_done": self.edits_done,
+            "edited_views": sorted(self.edited_views),
             "edit_start_step": -1 if self.edit_start_step is None else self.edit_start_step,
         }
 
     def load_idu_state_dict(self, state: dict) -> None:
         self.schedule.load_state_dict(state["schedule"])
         self.edits_done = int(state["edits_done"])
+        self.edited_views = {int(v) for v in state.get("edited_views", [])}
         start = int(state["edit_start_step"])
         self.edit_start_step = None if start < 0 else start
 

@@ -41,7 +41,16 @@ from ..fileio import write_bytes_atomic, write_json_atomic
 from . import workdir as layout
 from .bounded import configure_model
 from .checkpoint import FORMAT_VERSION, atomic_save, find_checkpoint, load_checkpoint, model_state
-from .dataset import ALPHA_KEY, MASKS_MISSING, has_masks, needs_masks, prepare_dataset, read_transforms
+from .dataset import (
+    ALPHA_KEY,
+    DEPTHS_MISSING,
+    MASKS_MISSING,
+    has_depths,
+    has_masks,
+    needs_masks,
+    prepare_dataset,
+    read_transforms,
+)
 from .geometry import BOUNDS_KEY
 from .method_configs import tier_config
 from .pipeline import PIPELINE_FIELDS, In2NPipeline
@@ -164,6 +173,9 @@ class EditSession:
         ):
             shutil.rmtree(workdir / "dataset")
             raise ValueError(f"edit_region: {MASKS_MISSING}")
+        if params.warp_start and not has_depths(read_transforms(workdir / "dataset")):
+            shutil.rmtree(workdir / "dataset")
+            raise ValueError(f"warp_start: {DEPTHS_MISSING}")
         step_offset = 0
         checkpoint_path = None
         if base_checkpoint is not None:

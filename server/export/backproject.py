@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.geometry import world_points
+from ..engine.geometry import DEPTH_AGREEMENT, project, world_points
 from ..engine.types import CameraSpec, RenderResult
 from .errors import MasksMissingError
 
@@ -160,7 +160,7 @@ def surface_views(
     return views
 
 
-CONSISTENT_DEPTH = 0.03
+CONSISTENT_DEPTH = DEPTH_AGREEMENT
 """A point agrees with another view when their depths differ by at most this share of that depth."""
 MIN_AGREEING_VIEWS = 2
 """A surface point must be confirmed by this many other views: fog in front of one camera is not."""
@@ -190,14 +190,9 @@ def multi_view_agreement(views: list[SurfaceView]) -> list[np.ndarray]:
 
 def _agrees_with(points: np.ndarray, view: SurfaceView) -> np.ndarray:
     camera = view.camera
-    c2w = np.asarray(camera.camera_to_world, dtype=np.float64)[:3, :4]
-    local = (points - c2w[:, 3]) @ c2w[:, :3]  # world -> camera (OpenGL axes)
-    z = -local[:, 2]
-    in_front = z > 1e-9
-    safe_z = np.where(in_front, z, 1.0)
-    col = np.floor(local[:, 0] / safe_z * camera.fx + camera.cx).astype(np.int64)
-    row = np.floor(-local[:, 1] / safe_z * camera.fy + camera.cy).astype(np.int64)
-    inside = in_front & (col >= 0) & (col < camera.width) & (row >= 0) & (row < camera.height)
+    u, v, z = project(camera, points)
+    col, row = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
+    inside = (z > 1e-9) & (col >= 0) & (col < camera.width) & (row >= 0) & (row < camera.height)
     col, row = np.where(inside, col, 0), np.where(inside, row, 0)
     depth = np.asarray(view.render.depth, np.float64).reshape(camera.height, camera.width)[row, col]
     seen = view.keep[row, col] & inside

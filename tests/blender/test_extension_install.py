@@ -50,7 +50,7 @@ def test_edit_properties_follow_the_one_definition(extension_zip: Path, blender_
 
     result = run_bpy_script("edit_properties.py", str(extension_zip), home=blender_home)
     assert result["tiers"] == list(wire.TIERS)
-    numeric = {*job_request.MODEL_TUNED, *job_request.SENT_AS_IS} - {"tier", "schedule"}
+    numeric = {*job_request.MODEL_TUNED, *job_request.SENT_AS_IS} - {"tier", "schedule", *wire.EDIT_SWITCHES}
     assert set(result["ranges"]) == numeric
     table = edit_params.wire_table()
     for name, got in result["ranges"].items():

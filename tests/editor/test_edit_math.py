@@ -13,6 +13,7 @@ from in2n_server.editor.edit_math import (
     previous_alpha,
     start_timestep_range,
     step_stride,
+    steps_for_start,
 )
 
 
@@ -88,3 +89,14 @@ def test_previous_alpha_uses_the_final_value_below_zero() -> None:
     final = torch.tensor(0.95)
     assert previous_alpha(alphas, 1, final).item() == pytest.approx(0.8)
     assert previous_alpha(alphas, -24, final).item() == pytest.approx(0.95)
+
+
+def test_fewer_steps_keep_the_full_edits_step_size() -> None:
+    assert [steps_for_start(start, 20, 980) for start in (980, 490, 100, 20, 1)] == [20, 10, 3, 1, 1]
+    # Never more than the full count, whatever the start.
+    assert steps_for_start(999, 20, 500) == 20
+    for start in range(1, 981, 7):
+        steps = steps_for_start(start, 20, 980)
+        assert start / steps <= 980 / 20 + 1e-9  # the stride is never coarser than the full edit's
+    with pytest.raises(ValueError, match="full_steps"):
+        steps_for_start(100, 0, 980)

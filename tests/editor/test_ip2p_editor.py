@@ -149,3 +149,33 @@ def test_half_precision_edit_on_cuda(tiny_ip2p_dir: Path) -> None:
     image = torch.rand(64, 64, 3, device="cuda")
     edited = editor.edit(image, image, "make it blue", view_index=0)
     assert edited.device.type == "cuda" and edited.dtype == torch.float32 and torch.isfinite(edited).all()
+
+
+def test_a_batch_is_one_call_with_one_timestep_and_three_rows_per_view(pipe) -> None:
+    settings = EditSettings(diffusion_steps=4, lower_bound=0.5, upper_bound=0.5)
+    views = [torch.rand(16, 16, 3, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    editor = _recording_editor(pipe, settings)
+    edited = editor.edit_batch(views, views, "make it blue", [0, 1, 2])
+    assert len(edited) == 3 and all(image.shape == (16, 16, 3) for image in edited)
+    assert [t for _, t, _ in editor.unet.calls] == [376, 251, 126, 1]  # one denoising loop for all
+    sample, _, embeddings = editor.unet.calls[0]
+    assert sample.shape[0] == embeddings.shape[0] == 9  # [text x3, image x3, none x3]
+    assert torch.count_nonzero(sample[6:, 4:]) == 0  # the unconditional rows have no image
+    assert (editor.calls, editor.views_edited, editor.unet_passes) == (1, 3, 4)
+
+
+def test_a_batch_of_one_is_the_single_edit(tiny_ip2p_dir: Path) -> None:
+    settings = EditSettings(diffusion_steps=3)
+    image = torch.rand(16, 16, 3, generator=torch.Generator().manual_seed(2))
+    single = load_ip2p_editor(str(tiny_ip2p_dir), torch.device("cpu"), settings, seed=3)
+    batch = load_ip2p_editor(str(tiny_ip2p_dir), torch.device("cpu"), settings, seed=3)
+    assert torch.equal(single.edit(image, image, "x"), batch.edit_batch([image], [image], "x", [0])[0])
+
+
+def test_annealed_bound_and_fewer_steps_shorten_the_denoising(pipe) -> None:
+    settings = EditSettings(diffusion_steps=20, lower_bound=0.49, upper_bound=0.98, scale_steps=True)
+    editor = _recording_editor(pipe, settings)
+    image = torch.rand(16, 16, 3, generator=torch.Generator().manual_seed(4))
+    editor.edit(image, image, "x", upper_bound=0.49)  # the bound of this call: start exactly at 490
+    assert len(editor.unet.calls) == 10  # 490 at the stride of 20 steps from 980
+    assert editor.unet.calls[0][1] == edit_timesteps(490, 10, steps_offset=1)[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from in2n_server.engine.schedule import EditSchedule
+from in2n_server.engine.schedule import EditSchedule, NoiseAnneal
 
 
 def _edits(schedule: EditSchedule, steps: range) -> list[list[int]]:
@@ -62,3 +62,31 @@ def test_once_edits_everything_at_the_start_only() -> None:
 def test_bad_schedules_are_rejected(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         EditSchedule(**{"num_views": 3, **kwargs})
+
+
+def test_annealed_bound_falls_from_start_to_end_and_stays() -> None:
+    anneal = NoiseAnneal(start=0.98, end=0.3, edit_steps=101, floor=0.02, shape="linear")
+    bounds = [anneal.upper_bound_at(step) for step in range(0, 150)]
+    assert bounds[0] == pytest.approx(0.98) and bounds[100] == pytest.approx(0.3)
+    assert bounds[50] == pytest.approx(0.64)  # linear: halfway at half the phase
+    assert all(a >= b for a, b in zip(bounds, bounds[1:], strict=False))  # never rises
+    assert bounds[149] == pytest.approx(0.3)  # past the phase it stays at the end point
+
+
+def test_cosine_annealing_keeps_high_noise_longer_and_floor_holds() -> None:
+    linear = NoiseAnneal(start=0.9, end=0.1, edit_steps=11, shape="linear")
+    cosine = NoiseAnneal(start=0.9, end=0.1, edit_steps=11, shape="cosine")
+    assert cosine.upper_bound_at(2) > linear.upper_bound_at(2)
+    assert cosine.upper_bound_at(5) == pytest.approx(linear.upper_bound_at(5))
+    assert NoiseAnneal(start=0.9, end=0.0, edit_steps=11, floor=0.2).upper_bound_at(10) == 0.2
+
+
+def test_no_end_point_keeps_the_bound_constant() -> None:
+    anneal = NoiseAnneal(start=0.98, end=None, edit_steps=100)
+    assert {anneal.upper_bound_at(step) for step in range(100)} == {0.98}
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [({"shape": "cubic"}, "shape"), ({"end": 1.5}, "end")])
+def test_bad_anneals_are_rejected(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        NoiseAnneal(**{"start": 0.9, "end": 0.2, "edit_steps": 10, **kwargs})

@@ -26,6 +26,10 @@ def _bounds(prop: dict) -> tuple:
     return inner.get("minimum"), inner.get("maximum")
 
 
+def test_wire_switches_are_what_the_definition_says() -> None:
+    assert edit_params.wire_switches() == wire.EDIT_SWITCHES, "wire.py EDIT_SWITCHES is out of date"
+
+
 def test_wire_table_is_what_the_definition_says() -> None:
     source = "\n".join(edit_params.wire_table_source())
     assert edit_params.wire_table() == wire.EDIT_PARAMS, (

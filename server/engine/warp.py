@@ -1,0 +1,58 @@
+"""Warping one training view's image into another through exact depth (ViCA-NeRF's consistency idea).
+
+An edit that starts from a neighbouring view's latest edit, carried into this view by the scene's geometry,
+starts close to an edit the two views agree on; at low start noise the editor then keeps that agreement
+instead of inventing a new variant. The camera model is engine/geometry.py's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .geometry import DEPTH_AGREEMENT, project, world_points
+from .types import CameraSpec
+
+
+def warp_into(
+    source_image: torch.Tensor,
+    source_depth: np.ndarray,
+    source_camera: CameraSpec,
+    target_depth: np.ndarray,
+    target_camera: CameraSpec,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`source_image` [h, w, C] seen from the target camera: (warped [H, W, C], valid [H, W, 1] in {0, 1}).
+
+    Each target pixel with a surface (`target_depth` [H, W] > 0) is lifted to 3D, projected into the source
+    camera and sampled there; it is valid where it lands inside the source image on a surface the source
+    sees at the same depth (not occluded there). Depths are z along -Z, 0 where no surface was hit.
+    """
+    u, v, z = project(source_camera, world_points(target_camera, target_depth))
+    height, width = source_depth.shape
+    col, row = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
+    inside = (z > 1e-9) & (col >= 0) & (col < width) & (row >= 0) & (row < height)
+    seen = source_depth[np.where(inside, row, 0), np.where(inside, col, 0)]
+    valid = inside & (target_depth > 0) & (seen > 0) & (np.abs(seen - z) <= DEPTH_AGREEMENT * z)
+
+    device = source_image.device
+    grid = torch.from_numpy(np.stack([u / width * 2 - 1, v / height * 2 - 1], axis=-1)).float()[None]
+    chw = source_image.permute(2, 0, 1)[None].float()
+    warped = F.grid_sample(chw, grid.to(device), mode="bilinear", padding_mode="border", align_corners=False)
+    valid_t = torch.from_numpy(valid[..., None]).to(device, source_image.dtype)
+    return warped[0].permute(1, 2, 0).to(source_image.dtype), valid_t
+
+
+def nearest_view(camera_to_worlds: np.ndarray, index: int, candidates: list[int]) -> int | None:
+    """The candidate camera that looks most like camera `index` ([N, 3 or 4, 4] poses): smallest angle
+    between viewing directions plus distance between centres (relative to the cameras' spread)."""
+    others = [c for c in candidates if c != index]
+    if not others:
+        return None
+    poses = np.asarray(camera_to_worlds, np.float64)[:, :3, :4]
+    forward, centres = -poses[:, :, 2], poses[:, :, 3]  # viewing direction: the camera's -Z axis
+    spread = float(np.linalg.norm(centres - centres.mean(0), axis=-1).mean()) or 1.0
+    chosen = np.asarray(others)
+    angle = 1.0 - (forward[chosen] * forward[index]).sum(-1)
+    distance = np.linalg.norm(centres[chosen] - centres[index], axis=-1) / spread
+    return int(chosen[int(np.argmin(angle + distance))])
