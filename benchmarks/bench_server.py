@@ -53,20 +53,27 @@ def offline_environment(home: Path) -> dict[str, str]:
     }
 
 
-def start_server(workspace: Path, env: dict[str, str], *args: str) -> tuple[subprocess.Popen, str]:
+def start_server(
+    workspace: Path, env: dict[str, str], *args: str, timeout_s: float = 300.0
+) -> tuple[subprocess.Popen, str]:
+    """Start `in2n-server` on a free port; returns once /v1/health answers (else raises with its log)."""
     port = free_port()
     script = Path(sys.executable).parent / "in2n-server"
     command = [str(script), "--port", str(port), "--workspace", str(workspace), "--device", "cpu", *args]
-    log = (workspace.parent / "server.log").open("ab")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    log_path = workspace.parent / f"server-{workspace.name}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
                 return process, url
         except httpx.TransportError:
             time.sleep(0.2)
-    raise RuntimeError("server did not start; see server.log")
+    process.kill()
+    tail = log_path.read_text(errors="replace")[-3000:]
+    raise RuntimeError(f"server did not start (exit code {process.poll()}); its log ends:\n{tail}")
 
 
 def ingest(client: httpx.Client, count: int, size: int) -> None:

@@ -71,7 +71,7 @@ EDIT_PARAMS: dict[str, dict[str, Any]] = {
     "edit_rate": {"default": None, "min": 1, "max": 100000, "fallback": 10},
     "edit_count": {"default": 1, "min": 1, "max": 1000},
     "sweep_every": {"default": 2500, "min": 1, "max": 1000000},
-    "anneal_to": {"default": 0.3, "min": 0.0, "max": 1.0},
+    "anneal_to": {"default": 0.5, "min": 0.0, "max": 1.0},
 }
 # The on/off job fields and their defaults (`edit_params.wire_switches()`, checked by the same test).
 EDIT_SWITCHES: dict[str, bool] = {

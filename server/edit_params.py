@@ -79,7 +79,7 @@ class EditParams:
     """NeRF steps between whole-dataset edits (sweep schedule)."""
     anneal: bool = _param(False)
     """Lower the highest start noise over the edit phase, from upper_bound down to anneal_to."""
-    anneal_to: float = _param(0.3, ge=0.0, le=1.0)
+    anneal_to: float = _param(0.5, ge=0.0, le=1.0)
     """Highest start noise at the end of the edit phase when annealing (at least lower_bound)."""
     scale_steps: bool = _param(False)
     """Fewer DDIM steps for less noise: every edit keeps the step size of one from upper_bound."""

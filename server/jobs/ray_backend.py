@@ -86,7 +86,8 @@ class RayBackend:
     # --- lifecycle ----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        address = None if self._settings.ray == "auto" else self._settings.ray
+        # "auto": a new Ray on this machine, never a leftover `ray start` head that ray.init() would join.
+        address = "local" if self._settings.ray == "auto" else self._settings.ray
         ray.init(address=address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=True)
         check_shared_workspace(self._workspace)
         self._actor_class = ray.remote(JobActor)

@@ -117,17 +117,28 @@ class JobService:
         return self.jobs.get(record.job_id)
 
     def _check_masks(self, params: dict[str, Any]) -> None:
-        """A masked or cropped edit needs a scene whose every view has a mask (422 naming the field)."""
-        from ..engine.dataset import MASKS_MISSING, has_masks, needs_masks, read_transforms
+        """A masked or cropped edit needs a scene whose every view has a mask, a warped start one whose every
+        view has depth (422 naming the field)."""
+        from ..engine.dataset import (
+            DEPTHS_MISSING,
+            MASKS_MISSING,
+            has_depths,
+            has_masks,
+            needs_masks,
+            read_transforms,
+        )
 
         region, crop = params.get("edit_region", "all"), bool(params.get("crop_to_mask", False))
-        if not needs_masks(region, crop):
+        warp = bool(params.get("warp_start", False))
+        if not needs_masks(region, crop) and not warp:
             return
         meta = read_transforms(self.workspace.scene_dir(params["scene_id"]) / "dataset")
-        if not has_masks(meta):
+        if needs_masks(region, crop) and not has_masks(meta):
             raise InvalidInputError(
                 MASKS_MISSING, field="edit_region" if region == "masked" else "crop_to_mask"
             )
+        if warp and not has_depths(meta):
+            raise InvalidInputError(DEPTHS_MISSING, field="warp_start")
 
     def cancel(self, job_id: str) -> JobRecord:
         record = self.jobs.get(job_id)

@@ -631,12 +631,14 @@ def test_large_image_is_downscaled(server: ServerProcess, client: httpx.Client) 
         ({"edit_region": "masked"}, "edit_region"),
         ({"crop_to_mask": True}, "crop_to_mask"),
         ({"edit_region": "masked", "crop_to_mask": True}, "edit_region"),  # what Blender sends
+        ({"warp_start": True}, "warp_start"),
     ],
 )
 def test_a_local_edit_of_a_scene_without_masks_is_refused(
     server: ServerProcess, client: httpx.Client, tiny_scene_dir: Path, changes: dict, field: str
 ) -> None:
-    """The scene exists (the tiny scene: RGB, no masks), so the 422 is about the masks, and no job is made."""
+    """The scene exists (the tiny scene: RGB, no masks, no depth), so the 422 is about what it lacks (masks,
+    or depth for a warped start), and no job is made."""
     data, files = upload_parts(tiny_scene_dir)
     response = client.post("/v1/scenes", data=data, files=files)
     assert response.status_code == 201, response.text
@@ -647,7 +649,8 @@ def test_a_local_edit_of_a_scene_without_masks_is_refused(
         assert response.status_code == 422, response.text
         error = response.json()["error"]
         assert (error["code"], error["field"]) == ("validation_error", field)
-        assert "mask" in error["message"] and "Traceback" not in response.text
+        assert ("depth" if field == "warp_start" else "mask") in error["message"]
+        assert "Traceback" not in response.text
         assert workspace_snapshot(server.workspace) == before
         assert client.get("/v1/jobs").json() == []
     finally:
