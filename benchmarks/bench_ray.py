@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import signal
 import subprocess
 import sys
@@ -90,6 +91,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-ray-") as temp:
         home = Path(temp)
         env = {**offline_environment(home), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        # Ray >= 2.59 authenticates cluster traffic with a token: the head, its workers and the server
+        # (a driver joining by address) must share one (docs/server.md).
+        env.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)})
         from in2n_server.editor.tiny import build_tiny_ip2p
         from in2n_server.samples.procedural import generate_scene
 

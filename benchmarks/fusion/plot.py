@@ -28,6 +28,7 @@ COLORS = {
     "batched": "tab:brown",
     "warp": "tab:pink",
     "combined": "tab:olive",
+    "combined+warp": "tab:cyan",
 }
 
 

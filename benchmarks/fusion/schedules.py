@@ -42,15 +42,21 @@ VARIANTS = {
     "ceiling": Variant(
         "the edited scene's training views, exact, once (the ceiling)", "once", exact_edits=True
     ),
-    "annealed": Variant("rolling; the highest start noise falls from 0.98 to anneal_to", anneal=True),
+    "annealed": Variant("rolling; the highest start noise falls linearly from 0.98 to 0.5", anneal=True),
     "fewer-steps": Variant("rolling; DDIM steps in proportion to the start noise", scale_steps=True),
     "batched": Variant("rolling; 4 views in one batched call every 40 steps", views_per_call=4),
     "warp": Variant(
         "rolling; each edit starts from the nearest edited view, warped by depth", warp_start=True
     ),
     "combined": Variant(
-        "batched x4 + annealed + fewer steps + warp",
-        views_per_call=4,
+        "6 views per batched call every 60 steps + annealed + fewer steps",
+        views_per_call=6,
+        anneal=True,
+        scale_steps=True,
+    ),
+    "combined+warp": Variant(
+        "combined, each edit starting from the nearest edited view",
+        views_per_call=6,
         anneal=True,
         scale_steps=True,
         warp_start=True,

@@ -88,7 +88,14 @@ class RayBackend:
     def start(self) -> None:
         # "auto": a new Ray on this machine, never a leftover `ray start` head that ray.init() would join.
         address = "local" if self._settings.ray == "auto" else self._settings.ray
-        ray.init(address=address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=True)
+        try:
+            ray.init(address=address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=True)
+        except ConnectionError as error:
+            raise ConnectionError(
+                f"cannot join the Ray cluster at {address}: {error}. Is `ray start --head` running there? "
+                "Ray 2.59+ clusters authenticate with a token: start the head, the workers and this server "
+                "with the same RAY_AUTH_MODE and RAY_AUTH_TOKEN (or token file), see docs/server.md"
+            ) from error
         check_shared_workspace(self._workspace)
         self._actor_class = ray.remote(JobActor)
         resources = ray.cluster_resources()

@@ -86,3 +86,28 @@ def test_rejects_mismatched_arrays() -> None:
     originals, targets = _views()
     with pytest.raises(ValueError, match="targets/originals"):
         ReferenceEditor(targets[:2], originals)
+
+
+def test_a_batched_call_is_one_call_with_one_timestep_and_per_view_draws() -> None:
+    originals, targets = _views()
+    editor = ReferenceEditor(targets, originals)
+    renders = [torch.from_numpy(originals[i]) for i in range(3)]
+    edits = editor.edit_batch(renders, renders, "x", [0, 1, 2])
+    assert (editor.calls, editor.views_edited, editor.unet_passes, len(editor.timesteps)) == (1, 3, 20, 1)
+    assert all(
+        psnr(edit.numpy(), targets[i]) > psnr(originals[i], targets[i]) for i, edit in enumerate(edits)
+    )
+
+
+def test_fewer_steps_cost_fewer_passes_and_a_larger_step_error() -> None:
+    """With scale_steps the passes follow the engine's rule; the added error grows with the step size."""
+    from benchmarks.fusion.reference_editor import STEP_ERROR, step_error
+
+    originals, targets = _views()
+    editor = ReferenceEditor(targets, originals, scale_steps=True)
+    for _ in range(10):
+        _edit(editor, originals, originals[0], 0)
+    expected = sum(max(1, min(20, int(np.ceil(int(1000 * t) / 49.0 - 1e-9)))) for t in editor.timesteps)
+    assert editor.unet_passes == expected < 10 * 20
+    assert step_error(STEP_ERROR, 0.5, 49) > step_error(STEP_ERROR, 0.5, 25) > 0.0
+    assert step_error((), 0.5, 49) == 0.0

@@ -28,6 +28,7 @@ if str(REPO_ROOT) not in sys.path:  # tools/ is not installed
 from tools.demo_editor.metrics import edge_correlation, hue_share  # noqa: E402
 
 BLUE_HUE = 225.0
+BASE_STEPS, EDIT_STEPS = 300, 200
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +39,8 @@ def edit_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         instruction="make it blue",
         tier="in2n-cpu",
         model="demo",
-        base_iterations=400,
-        edit_iterations=300,
+        base_iterations=BASE_STEPS,
+        edit_iterations=EDIT_STEPS,
         seed=0,
         optimize_cameras=False,  # the sample's cameras are exact
         **recommended_settings("demo"),
@@ -65,7 +66,7 @@ def edit_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_the_edit_ran_through_the_demo_editor(edit_run: dict) -> None:
     assert edit_run["edit_rate"] == recommended_settings("demo")["edit_rate"]  # the model's own IDU setting
-    assert edit_run["edits"] == 300 // edit_run["edit_rate"]
+    assert edit_run["edits"] == EDIT_STEPS // edit_run["edit_rate"]
 
 
 def test_heldout_views_follow_the_instruction(edit_run: dict) -> None:
