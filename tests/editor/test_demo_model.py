@@ -89,12 +89,20 @@ def edit(pipe, image: np.ndarray, instruction: str, seed: int = 0) -> np.ndarray
 
 
 IMAGES = {"flat_shapes_64": flat_shapes, "shaded_ball_128": shaded_ball}
+_EDITED: dict[tuple[str, str], np.ndarray] = {}
+
+
+def edited_image(pipe, name: str, instruction: str) -> np.ndarray:  # noqa: ANN001
+    """The edit of fixture `name`, made once per module: the colour and the structure test read one edit."""
+    if (name, instruction) not in _EDITED:
+        _EDITED[name, instruction] = edit(pipe, IMAGES[name](), instruction)
+    return _EDITED[name, instruction]
 
 
 @pytest.mark.parametrize("name", IMAGES)
 def test_make_it_blue_turns_most_pixels_blue(pipe, name: str) -> None:
     image = IMAGES[name]()
-    edited = edit(pipe, image, "make it blue")
+    edited = edited_image(pipe, name, "make it blue")
     before, after = hue_share(image, BLUE), hue_share(edited, BLUE)
     assert before < 0.3, f"fixture already blue: {before:.2f}"
     assert after > 0.8, f"blue share {before:.2f} -> {after:.2f}"
@@ -103,14 +111,14 @@ def test_make_it_blue_turns_most_pixels_blue(pipe, name: str) -> None:
 @pytest.mark.parametrize("name", IMAGES)
 def test_make_it_blue_keeps_structure(pipe, name: str) -> None:
     image = IMAGES[name]()
-    correlation = edge_correlation(edit(pipe, image, "make it blue"), image)
+    correlation = edge_correlation(edited_image(pipe, name, "make it blue"), image)
     assert correlation >= MIN_EDGE_CORRELATION, f"edge correlation {correlation:.2f}"
 
 
 @pytest.mark.parametrize("name", IMAGES)
 def test_make_it_darker_cuts_brightness_by_a_third(pipe, name: str) -> None:
     image = IMAGES[name]()
-    edited = edit(pipe, image, "make it darker")
+    edited = edited_image(pipe, name, "make it darker")
     assert brightness(edited) <= brightness(image) * 2 / 3, (
         f"{brightness(image):.3f} -> {brightness(edited):.3f}"
     )
@@ -119,7 +127,7 @@ def test_make_it_darker_cuts_brightness_by_a_third(pipe, name: str) -> None:
 @pytest.mark.parametrize("name", IMAGES)
 def test_make_it_darker_keeps_structure(pipe, name: str) -> None:
     image = IMAGES[name]()
-    edited = edit(pipe, image, "make it darker")
+    edited = edited_image(pipe, name, "make it darker")
     correlation = edge_correlation(edited, image)
     assert correlation >= MIN_EDGE_CORRELATION, f"edge correlation {correlation:.2f}"
 
