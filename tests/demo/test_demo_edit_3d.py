@@ -28,7 +28,7 @@ if str(REPO_ROOT) not in sys.path:  # tools/ is not installed
 from tools.demo_editor.metrics import edge_correlation, hue_share  # noqa: E402
 
 BLUE_HUE = 225.0
-BASE_STEPS, EDIT_STEPS = 300, 200
+BASE_STEPS, EDIT_STEPS = 400, 300
 
 
 @pytest.fixture(scope="module")

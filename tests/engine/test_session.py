@@ -17,7 +17,7 @@ from in2n_server.engine.schedule import EditSchedule
 from in2n_server.engine.session import EditSession
 from in2n_server.engine.types import CameraSpec, EditParams
 
-BASE, EDIT, RATE = 150, 140, 10
+BASE, EDIT, RATE = 150, 200, 10
 CRASH_AT = BASE + 110  # a checkpoint is written here ...
 LOST_STEPS = 25  # ... then the process "dies" after these further steps
 
