@@ -77,9 +77,9 @@ def add_targets(results: dict[str, Any], target_psnr: float | None = None) -> No
             result["gpu_estimate_s"] = gpu_estimate(result)
 
 
-def gpu_estimate(result: dict[str, Any], point: dict[str, Any] | None = None) -> float:
-    """Seconds the counted work of a run (or up to `point` of its curve) would take on a GPU (see above)."""
-    point = point or result["final"]
+def gpu_estimate(result: dict[str, Any]) -> float:
+    """Seconds the counted work of a run would take on a GPU (see above)."""
+    point = result["final"]
     calls = max(1, point.get("editor_calls", 0))
     rows = 3 * point.get("views_edited", 0) / calls
     pass_s = GPU_UNET_PASS_S * max(1.0, rows / GPU_FREE_ROWS)

@@ -17,9 +17,26 @@ class Editor(Protocol):
     benchmark's reference editor uses it to look up the edited scene). For a crop-and-edit of a local
     edit, the engine also passes `crop=(top, left, side)`: the square of the view (in its pixels) that
     `render` and `original` were cut from and resized; only editors that accept it are given it.
-    An editor may say its native resolution as `working_size` (crops are edited at that size).
+    An editor may say its native resolution as `working_size` (crops are edited at that size). With an
+    annealed schedule the engine also passes `upper_bound`, the highest start noise of this call.
     """
 
     def edit(
         self, render: torch.Tensor, original: torch.Tensor, instruction: str, *, view_index: int
     ) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class BatchEditor(Editor, Protocol):
+    """An editor that can also edit several views of one size in one call (one start timestep for all,
+    one batched model call per denoising step). The engine sends the views of one edit step this way."""
+
+    def edit_batch(
+        self,
+        renders: list[torch.Tensor],
+        originals: list[torch.Tensor],
+        instruction: str,
+        view_indices: list[int],
+        *,
+        upper_bound: float | None = None,
+    ) -> list[torch.Tensor]: ...

@@ -33,7 +33,7 @@ from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineConfig
 
 from .. import edit_params
-from ..editor.base import Editor
+from ..editor.base import BatchEditor, Editor
 from .datamanager import In2NDataManager, In2NDataManagerConfig
 from .model import In2NModelConfig
 from .regions import Box, composite, crop_box, edit_crop, edit_region, soft_mask
@@ -164,15 +164,12 @@ class In2NPipeline(VanillaPipeline):
             self.model.train(was_training)
         return {"rgb": outputs["rgb"].clamp(0, 1), "accumulation": outputs["accumulation"].clamp(0, 1)}
 
-    def edit_view(self, index: int, edit_step: int = 0) -> None:
-        self.edit_views([index], edit_step)
-
     def edit_views(self, indices: list[int], edit_step: int = 0) -> None:
         """Edit these views at step `edit_step` of the edit phase and write them into the training set."""
         upper = self.anneal.upper_bound_at(edit_step) if self.config.anneal else None
         editor = self.get_editor()
         inputs = [self._edit_inputs(index) for index in indices]
-        if len(inputs) > 1 and hasattr(editor, "edit_batch") and not self._needs_masks():
+        if len(inputs) > 1 and isinstance(editor, BatchEditor) and not self._needs_masks():
             edited: list[torch.Tensor] = []
             for first in range(0, len(inputs), MAX_EDIT_BATCH):
                 chunk = inputs[first : first + MAX_EDIT_BATCH]
@@ -213,11 +210,13 @@ class In2NPipeline(VanillaPipeline):
         """The render, with the nearest edited view's current image warped in where it sees this view's
         surfaces (exact depth); just the render while no other view is edited or without depth."""
         depths = self.datamanager.image_batch.get("depth_image")
+        if depths is None or not self.edited_views:
+            return render
         cameras = self._training_camera_specs()
         source = nearest_view(
             np.stack([c.camera_to_world for c in cameras]), index, sorted(self.edited_views)
         )
-        if depths is None or source is None:
+        if source is None:
             return render
         image = self.datamanager.current_image(source).float().to(render.device)
         if image.shape[-1] == 4:
