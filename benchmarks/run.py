@@ -45,6 +45,7 @@ def run_fusion(
     cache_dir: Path,
     *,
     target_psnr: float | None = None,
+    seeds: list[int] | None = None,
     work_dir: Path | None = None,
     log=print,
 ) -> dict[str, Any]:
@@ -61,6 +62,7 @@ def run_fusion(
             "render": asdict(render),
             "reference_editor": editor.to_dict(),
             "schedules": {name: DESCRIPTIONS[name] for name in schedules},
+            "seeds": seeds or [config.seed],
             "lpips": None,  # no real AlexNet weights on this machine: LPIPS is not measured
         },
         "scenes": {},
@@ -75,7 +77,7 @@ def run_fusion(
             t0 = time.perf_counter()
             pair = render_scene_pair(name, cache_dir, render)
             log(f"scene pair {name!r} ready in {time.perf_counter() - t0:.0f} s ({pair.root})")
-            scene = run_scene(pair, schedules, work_dir, config, editor, log)
+            scene = run_scene(pair, schedules, work_dir, config, editor, log, seeds)
             renders[name] = _take_renders(scene)
             results["scenes"][name] = scene
             shutil.rmtree(work_dir / name, ignore_errors=True)  # checkpoints are not needed afterwards
@@ -112,6 +114,16 @@ def _names(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
     return names
 
 
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise SystemExit(f"--seeds: expected distinct comma-separated integers, got {text!r}")
+    return seeds
+
+
 def main(argv: list[str] | None = None) -> None:
     defaults, render_defaults = FusionConfig(), RenderSettings()
     parser = argparse.ArgumentParser(
@@ -130,6 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--target-psnr", type=float, default=None, help="absolute target in dB (default: relative)"
+    )
+    parser.add_argument(
+        "--seeds", default="0", help="comma-separated seeds; each schedule runs once per seed (mean ± std)"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
@@ -154,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
         args.out,
         args.cache,
         target_psnr=args.target_psnr,
+        seeds=_seeds(args.seeds),
     )
     meta = results["meta"]
     print(f"\n{meta['date']} · {meta['machine']} · {meta['total_wall_s']:.0f} s")

@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from .seeds import SEED_KEY  # noqa: E402
+
 AXES = (
     ("step", "NeRF steps (edit phase)"),
     ("views_edited", "view edits"),
@@ -33,7 +35,8 @@ COLORS = {
 
 
 def plot_fusion(results: dict[str, Any], path: Path) -> Path:
-    """One row per scene, one column per x axis; dashed lines mark the start (no edit) and the target."""
+    """One row per scene, one column per x axis; dashed lines mark the start (no edit) and the target;
+    curves are means over seeds, with the final PSNR's standard deviation as an error bar."""
     scenes = results["scenes"]
     figure, axes = plt.subplots(
         len(scenes), len(AXES), figsize=(4.2 * len(AXES), 3.0 * len(scenes)), squeeze=False
@@ -45,6 +48,11 @@ def plot_fusion(results: dict[str, Any], path: Path) -> Path:
                 xs = [point.get(key, 0) for point in result["curve"]]
                 ys = [point["psnr"] for point in result["curve"]]
                 ax.plot(xs, ys, marker=".", label=name, color=COLORS.get(name))
+                spread = result.get(SEED_KEY)
+                if spread and len(spread["seeds"]) > 1:  # the final PSNR's spread over seeds
+                    ax.errorbar(
+                        xs[-1], ys[-1], yerr=spread["final_psnr_std"], color=COLORS.get(name), capsize=3
+                    )
             ax.axhline(
                 scene["base"]["vs_edited"]["psnr"], color="grey", linestyle=":", linewidth=1, label="start"
             )

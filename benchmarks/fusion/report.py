@@ -19,6 +19,8 @@ import os
 import platform
 from typing import Any
 
+from .seeds import SEED_KEY, difference_vs
+
 TARGET_FRACTION = 0.9
 REFERENCE_SCHEDULE = "rolling"
 GPU_UNET_PASS_S = 0.0375
@@ -97,13 +99,14 @@ def _fmt(value: float | None, digits: int = 0) -> str:
 
 
 def markdown_table(results: dict[str, Any]) -> str:
-    """One row per scene and schedule: final held-out quality, what it spent, and what it took to reach
-    the target (rolling's final PSNR); "x rolling" is its UNet passes to target over rolling's in total."""
+    """One row per scene and schedule: final held-out quality (mean ± std over seeds), its difference from
+    rolling's (± standard error), what it spent, and what it took to reach the target (rolling's final
+    PSNR); "UNet passes vs rolling" is its passes to target over rolling's in total."""
     lines = [
-        "| scene | schedule | final PSNR | final SSIM | target | NeRF steps to target | editor calls / views "
-        "/ UNet passes to target | UNet passes vs rolling | editor calls / views / UNet passes (total) "
-        "| CPU wall (s) | GPU estimate (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| scene | schedule | final PSNR | vs rolling (dB) | final SSIM | target | NeRF steps to target "
+        "| editor calls / views / UNet passes to target | UNet passes vs rolling "
+        "| editor calls / views / UNet passes (total) | CPU wall (s) | GPU estimate (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for scene_name, scene in results["scenes"].items():
         reference = scene["schedules"].get(REFERENCE_SCHEDULE)
@@ -115,7 +118,8 @@ def markdown_table(results: dict[str, Any]) -> str:
             cells = [
                 scene_name,
                 name,
-                _fmt(final["psnr"], 2),
+                _psnr_cell(result),
+                _difference_cell(result, reference) if reference and name != REFERENCE_SCHEDULE else "—",
                 _fmt(final["ssim"], 3),
                 _fmt(scene["target_psnr"], 2),
                 _fmt(reached["step"]) if reached else "not reached",
@@ -129,5 +133,22 @@ def markdown_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _psnr_cell(result: dict[str, Any]) -> str:
+    spread = result.get(SEED_KEY)
+    cell = _fmt(result["final"]["psnr"], 2)
+    return f"{cell} ± {spread['final_psnr_std']:.2f}" if spread and len(spread["seeds"]) > 1 else cell
+
+
+def _difference_cell(result: dict[str, Any], reference: dict[str, Any]) -> str:
+    delta, error = difference_vs(result, reference)
+    return f"{delta:+.2f} ± {error:.2f}" if error else f"{delta:+.2f}"
+
+
 def _counts(point: dict[str, Any]) -> str:
-    return " / ".join(str(point.get(key, "—")) for key in ("editor_calls", "views_edited", "unet_passes"))
+    return " / ".join(_count(point.get(key)) for key in ("editor_calls", "views_edited", "unet_passes"))
+
+
+def _count(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"

@@ -7,6 +7,7 @@ schedule look slower.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from .metrics import mean_scores
 from .reference_editor import ReferenceEditor, ReferenceEditorSettings
 from .scenes import WHITE, ScenePair, load_dataset
 from .schedules import VARIANTS, FusionConfig, schedule_params
+from .seeds import merge_seeds
 
 EXACT = ReferenceEditorSettings(
     lower_bound=1.0,
@@ -151,18 +153,31 @@ def run_scene(
     config: FusionConfig,
     editor_settings: ReferenceEditorSettings,
     log: Log = print,
+    seeds: list[int] | None = None,
 ) -> dict[str, Any]:
-    """The base reconstruction and every schedule for one pair."""
+    """The base reconstruction (once, with the config's seed) and every schedule for one pair, each run
+    once per seed (engine and reference editor both take the seed) and merged (`seeds.merge_seeds`)."""
+    seeds = [config.seed] if seeds is None else seeds
     held_out = HeldOut(pair)
     log(f"scene {pair.name}:")
     base_dir = work_root / pair.name / "base"
     base = train_base(pair, base_dir, config, held_out, log)
-    results = {
-        name: run_schedule(
-            pair, name, base_dir, work_root / pair.name / name, config, editor_settings, held_out, log
-        )
-        for name in schedules
-    }
+    results = {}
+    for name in schedules:
+        runs = [
+            run_schedule(
+                pair,
+                name,
+                base_dir,
+                work_root / pair.name / f"{name}-seed{seed}",
+                dataclasses.replace(config, seed=seed),
+                dataclasses.replace(editor_settings, seed=seed),
+                held_out,
+                log,
+            )
+            for seed in seeds
+        ]
+        results[name] = merge_seeds(runs, seeds)
     return {
         "base": base,
         "schedules": results,
