@@ -89,7 +89,10 @@ class IN2N_PG_settings(bpy.types.PropertyGroup):
     )
     edit_count: IntProperty(
         name="Views Per Edit",
-        description="Views edited together in one batched call at each edit step (rolling schedule)",
+        description=(
+            "Views edited together in one batched call at each edit step (rolling schedule); "
+            "raise Edit Rate by the same factor to save work"
+        ),
         **property_range("edit_count"),
     )
     anneal: BoolProperty(

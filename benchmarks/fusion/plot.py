@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from .schedules import SCHEDULE_NAMES  # noqa: E402
 from .seeds import SEED_KEY  # noqa: E402
 
 AXES = (
@@ -20,18 +21,10 @@ AXES = (
     ("unet_passes", "UNet passes"),
     ("wall_s", "wall time (s, this CPU)"),
 )
-COLORS = {
-    "rolling": "tab:blue",
-    "sweep": "tab:orange",
-    "once": "tab:green",
-    "ceiling": "black",
-    "annealed": "tab:red",
-    "fewer-steps": "tab:purple",
-    "batched": "tab:brown",
-    "warp": "tab:pink",
-    "combined": "tab:olive",
-    "combined+warp": "tab:cyan",
-}
+PALETTE = [f"tab:{name}" for name in ("blue", "orange", "green", "red", "purple", "brown", "pink", "olive")]
+PALETTE += ["tab:cyan", "tab:gray", "gold", "navy", "lime", "teal"]
+COLORS = dict(zip(SCHEDULE_NAMES, PALETTE, strict=False)) | {"ceiling": "black"}
+"""A colour per schedule, distinct, in the schedules' order (the ceiling black)."""
 
 
 def plot_fusion(results: dict[str, Any], path: Path) -> Path:

@@ -15,8 +15,9 @@ the *edited* scene (rendered by Blender), degraded the way diffusion edits are:
    RMS proportional to it, fitted to what the bundled demo editor measured against 100-step edits from the
    same noise (`STEP_ERROR`, `benchmarks/fusion/calibrate_steps.py`).
 
-A batched call (`edit_batch`) draws one timestep for all its views, as a batched IP2P call does; the
-other draws are per view. With `scale_steps` an edit takes `steps_for_start` steps (the engine's rule), else
+A batched call (`edit_batch`) draws everything per view, the timestep included, as the batched IP2P call
+does (each view's edit is the draw it would get alone; batching only shares the UNet passes). With
+`scale_steps` a call takes `steps_for_start` steps of its highest timestep (the engine's rule), else
 `diffusion_steps`, and `unet_passes` counts one pass per step per call whatever its batch.
 
 Every random draw comes from (seed, call number), so a run is reproducible. The settings are part of the
@@ -152,7 +153,7 @@ class ReferenceEditor:
         *,
         upper_bound: float | None = None,
     ) -> list[torch.Tensor]:
-        """Several views in one call: one timestep for all, every other draw per view."""
+        """Several views in one call: every draw per view, one denoising loop (`unet_passes`) for all."""
         return self._edit_views(list(zip(renders, originals, view_indices, strict=True)), None, upper_bound)
 
     def _edit_views(
@@ -162,22 +163,27 @@ class ReferenceEditor:
         upper_bound: float | None,
     ) -> list[torch.Tensor]:
         s = self.settings
-        rng = np.random.default_rng([s.seed, self.calls])
+        call = self.calls
         self.calls += 1
         high = s.upper_bound if upper_bound is None else max(s.lower_bound, upper_bound)
-        t = rng.uniform(s.lower_bound, high)
-        self.timesteps.append(float(t))
+        # View 0 draws from the call's generator (so a one-view call is what it always was), the others
+        # from their own; the timestep comes first in each.
+        keys = [[s.seed, call] if number == 0 else [s.seed, call, number] for number in range(len(views))]
+        rngs = [np.random.default_rng(key) for key in keys]
+        starts = [float(rng.uniform(s.lower_bound, high)) for rng in rngs]
+        self.timesteps.extend(starts)
         steps = self.diffusion_steps
         if self.scale_steps:
-            steps = steps_for_start(int(1000 * t), self.diffusion_steps, max(1, int(1000 * s.upper_bound)))
+            steps = steps_for_start(
+                int(1000 * max(starts)), self.diffusion_steps, max(1, int(1000 * s.upper_bound))
+            )
         self.unet_passes += steps
         self.views_edited += len(views)
-        step_rms = step_error(s.step_error, t, 1000 * t / steps)
-        strength = min(1.0, t / s.full_edit_t)
         edited = []
-        for number, (render, original, view_index) in enumerate(views):
-            view_rng = rng if number == 0 else np.random.default_rng([s.seed, self.calls - 1, number])
-            edited.append(self._degrade(render, original, view_index, crop, view_rng, strength, step_rms))
+        for (render, original, view_index), rng, t in zip(views, rngs, starts, strict=True):
+            step_rms = step_error(s.step_error, t, 1000 * t / steps)
+            strength = min(1.0, t / s.full_edit_t)
+            edited.append(self._degrade(render, original, view_index, crop, rng, strength, step_rms))
         return edited
 
     def _degrade(

@@ -45,6 +45,8 @@ VARIANTS = {
     "annealed": Variant("rolling; the highest start noise falls linearly from 0.98 to 0.5", anneal=True),
     "fewer-steps": Variant("rolling; DDIM steps in proportion to the start noise", scale_steps=True),
     "batched": Variant("rolling; 4 views in one batched call every 40 steps", views_per_call=4),
+    "batched-5": Variant("rolling; 5 views in one batched call every 50 steps", views_per_call=5),
+    "batched-6": Variant("rolling; 6 views in one batched call every 60 steps", views_per_call=6),
     "warp": Variant(
         "rolling; each edit starts from the nearest edited view, warped by depth", warp_start=True
     ),

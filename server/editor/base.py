@@ -28,8 +28,9 @@ class Editor(Protocol):
 
 @runtime_checkable
 class BatchEditor(Editor, Protocol):
-    """An editor that can also edit several views of one size in one call (one start timestep for all,
-    one batched model call per denoising step). The engine sends the views of one edit step this way."""
+    """An editor that can also edit several views of one size in one call (one batched model call per
+    denoising step; each view still draws its own start timestep, as it would alone). The engine sends the
+    views of one edit step this way."""
 
     def edit_batch(
         self,

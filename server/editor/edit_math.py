@@ -82,7 +82,10 @@ def ddim_step(
 
 
 def previous_alpha(
-    alphas_cumprod: torch.Tensor, t_prev: int, final_alpha_cumprod: torch.Tensor
+    alphas_cumprod: torch.Tensor, t_prev: int | torch.Tensor, final_alpha_cumprod: torch.Tensor
 ) -> torch.Tensor:
-    """alpha_cumprod at the previous timestep; below zero the scheduler's final value is used."""
-    return alphas_cumprod[t_prev] if t_prev >= 0 else final_alpha_cumprod
+    """alpha_cumprod at the previous timestep (or per view, for a tensor of them); below zero the
+    scheduler's final value is used."""
+    t_prev = torch.as_tensor(t_prev, device=alphas_cumprod.device)
+    final = final_alpha_cumprod.to(alphas_cumprod.device, alphas_cumprod.dtype)
+    return torch.where(t_prev >= 0, alphas_cumprod[t_prev.clamp(min=0)], final)

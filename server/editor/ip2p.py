@@ -142,10 +142,12 @@ class InstructPix2PixEditor:
         *,
         upper_bound: float | None = None,
     ) -> list[torch.Tensor]:
-        """Edits views of one size together: one start timestep, one UNet call of 3 x k per DDIM step.
+        """Edits views of one size together: one UNet call of 3 x k per DDIM step.
 
-        On a GPU the three-way guidance batch of one view leaves most of the device idle; k views per call
-        cost far less than k calls.
+        Each view draws its own start timestep, as it would edited alone (batching must not change what an
+        edit is, only its cost); they all take the same number of steps, each at its own stride. On a GPU
+        the three-way guidance batch of one view leaves most of the device idle; k views per call cost far
+        less than k calls.
         """
         if not renders or len(renders) != len(originals) or len(renders) != len(view_indices):
             raise ValueError("edit_batch: expected as many renders, originals and view indices, at least one")
@@ -165,34 +167,37 @@ class InstructPix2PixEditor:
         condition = torch.cat([condition, condition, torch.zeros_like(condition)])  # text+image, image, none
         embeddings = self.text_embeddings(instruction).repeat_interleave(count, dim=0)  # instruction, "", ""
 
-        # 2. Draw the start timestep and the DDIM timesteps below it.
+        # 2. Draw each view's start timestep and the DDIM timesteps below it (one step count for all).
         total = self.scheduler.config.num_train_timesteps
         high_bound = s.upper_bound if upper_bound is None else max(s.lower_bound, upper_bound)
         low, high = start_timestep_range(s.lower_bound, high_bound, total)
-        start = int(torch.randint(low, high + 1, (1,), generator=self.generator))
+        starts = torch.randint(low, high + 1, (count,), generator=self.generator).tolist()
         num_steps = s.diffusion_steps
         if s.scale_steps:
-            num_steps = steps_for_start(start, s.diffusion_steps, max(1, int(total * s.upper_bound)))
-        timesteps = edit_timesteps(start, num_steps, self.scheduler.config.steps_offset)
-        stride = step_stride(timesteps)
+            num_steps = steps_for_start(max(starts), s.diffusion_steps, max(1, int(total * s.upper_bound)))
+        offset = self.scheduler.config.steps_offset
+        per_view = [edit_timesteps(start, num_steps, offset) for start in starts]
+        timesteps = torch.tensor(per_view, device=self.device).T  # [steps, views]
+        strides = torch.tensor([step_stride(steps) for steps in per_view], device=self.device)
 
-        # 3. Noise the renders' latents to the first timestep.
+        # 3. Noise the renders' latents to their first timesteps.
         noise = torch.randn(latents.shape, generator=self.generator).to(self.device, self.dtype)
-        latents = self.scheduler.add_noise(latents, noise, torch.tensor([timesteps[0]], device=self.device))
+        latents = self.scheduler.add_noise(latents, noise, timesteps[0])
 
         # 4. Denoise with two-way classifier-free guidance.
         alphas = self.scheduler.alphas_cumprod.to(self.device, torch.float32)
-        final_alpha = self.scheduler.final_alpha_cumprod.to(self.device, torch.float32)
+        final_alpha = self.scheduler.final_alpha_cumprod
         for t in timesteps:
             model_input = torch.cat([torch.cat([latents] * 3), condition], dim=1)
-            predicted = self.unet(model_input, t, encoder_hidden_states=embeddings).sample
+            predicted = self.unet(model_input, t.repeat(3), encoder_hidden_states=embeddings).sample
             noise_text, noise_image, noise_uncond = predicted.float().chunk(3)
             guided = combine_guidance(
                 noise_text, noise_image, noise_uncond, s.guidance_scale, s.image_guidance_scale
             )
-            alpha_prev = previous_alpha(alphas, t - stride, final_alpha)
-            latents = ddim_step(latents.float(), guided, alphas[t], alpha_prev).to(self.dtype)
-        self.unet_passes += len(timesteps)
+            alpha = alphas[t].view(-1, 1, 1, 1)
+            alpha_prev = previous_alpha(alphas, t - strides, final_alpha).view(-1, 1, 1, 1)
+            latents = ddim_step(latents.float(), guided, alpha, alpha_prev).to(self.dtype)
+        self.unet_passes += num_steps
 
         # 5. Decode, clamp to [0, 1] and bring back to the inputs' size and device.
         decoded = self.vae.decode(latents / LATENT_SCALE).sample.float()

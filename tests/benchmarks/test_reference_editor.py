@@ -88,12 +88,16 @@ def test_rejects_mismatched_arrays() -> None:
         ReferenceEditor(targets[:2], originals)
 
 
-def test_a_batched_call_is_one_call_with_one_timestep_and_per_view_draws() -> None:
+def test_a_batched_call_is_one_call_with_a_timestep_per_view() -> None:
+    """As the IP2P editor's batch: every view its own draw, one denoising loop's passes for all."""
     originals, targets = _views()
     editor = ReferenceEditor(targets, originals)
     renders = [torch.from_numpy(originals[i]) for i in range(3)]
     edits = editor.edit_batch(renders, renders, "x", [0, 1, 2])
-    assert (editor.calls, editor.views_edited, editor.unet_passes, len(editor.timesteps)) == (1, 3, 20, 1)
+    assert (editor.calls, editor.views_edited, editor.unet_passes) == (1, 3, 20)
+    assert len(set(editor.timesteps)) == 3
+    alone = ReferenceEditor(targets, originals)
+    assert torch.equal(alone.edit(renders[0], renders[0], "x", view_index=0), edits[0])  # view 0: a lone call
     assert all(
         psnr(edit.numpy(), targets[i]) > psnr(originals[i], targets[i]) for i, edit in enumerate(edits)
     )

@@ -13,14 +13,16 @@ from in2n_server.editor.loading import EditorUnavailableError, describe_model, l
 
 
 class RecordingUNet:
-    """Wraps the real UNet and records every call."""
+    """Wraps the real UNet and records every call (`calls` with the first row's timestep, `rows` with all)."""
 
     def __init__(self, unet) -> None:
-        self.unet, self.calls = unet, []
+        self.unet, self.calls, self.rows = unet, [], []
         self.device, self.dtype = unet.device, unet.dtype
 
     def __call__(self, sample, timestep, encoder_hidden_states):
-        self.calls.append((sample.clone(), int(timestep), encoder_hidden_states.clone()))
+        rows = torch.as_tensor(timestep).flatten().tolist()
+        self.calls.append((sample.clone(), int(rows[0]), encoder_hidden_states.clone()))
+        self.rows.append(rows)
         return self.unet(sample, timestep, encoder_hidden_states=encoder_hidden_states)
 
 
@@ -151,7 +153,7 @@ def test_half_precision_edit_on_cuda(tiny_ip2p_dir: Path) -> None:
     assert edited.device.type == "cuda" and edited.dtype == torch.float32 and torch.isfinite(edited).all()
 
 
-def test_a_batch_is_one_call_with_one_timestep_and_three_rows_per_view(pipe) -> None:
+def test_a_batch_is_one_call_with_three_rows_per_view(pipe) -> None:
     settings = EditSettings(diffusion_steps=4, lower_bound=0.5, upper_bound=0.5)
     views = [torch.rand(16, 16, 3, generator=torch.Generator().manual_seed(i)) for i in range(3)]
     editor = _recording_editor(pipe, settings)
@@ -162,6 +164,22 @@ def test_a_batch_is_one_call_with_one_timestep_and_three_rows_per_view(pipe) -> 
     assert sample.shape[0] == embeddings.shape[0] == 9  # [text x3, image x3, none x3]
     assert torch.count_nonzero(sample[6:, 4:]) == 0  # the unconditional rows have no image
     assert (editor.calls, editor.views_edited, editor.unet_passes) == (1, 3, 4)
+
+
+def test_each_view_of_a_batch_draws_its_own_start_and_steps_at_its_own_stride(pipe) -> None:
+    """Batching shares the UNet passes, not the draw: a view's edit is what it would be alone."""
+    settings = EditSettings(diffusion_steps=20, lower_bound=0.02, upper_bound=0.98, scale_steps=True)
+    views = [torch.rand(16, 16, 3, generator=torch.Generator().manual_seed(i)) for i in range(4)]
+    editor = _recording_editor(pipe, settings, seed=5)
+    editor.edit_batch(views, views, "x", [0, 1, 2, 3])
+    first = editor.unet.rows[0]
+    assert len(first) == 12 and first[:4] == first[4:8] == first[8:]  # a view's three guidance rows
+    assert len(set(first[:4])) == 4  # four views, four start timesteps
+    steps = len(editor.unet.rows)
+    assert steps == editor.unet_passes < 20  # the highest start's count at a full edit's stride
+    for view in range(4):
+        start = first[view] - 1 + (first[view] - editor.unet.rows[1][view])  # undo the offset, add a stride
+        assert [row[view] for row in editor.unet.rows] == edit_timesteps(start, steps, steps_offset=1)
 
 
 def test_a_batch_of_one_is_the_single_edit(tiny_ip2p_dir: Path) -> None:
