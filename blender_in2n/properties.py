@@ -90,8 +90,9 @@ class IN2N_PG_settings(bpy.types.PropertyGroup):
     edit_count: IntProperty(
         name="Views Per Edit",
         description=(
-            "Views edited together in one batched call at each edit step (rolling schedule); "
-            "raise Edit Rate by the same factor to save work"
+            "Views edited together in one batched call at each edit step (rolling schedule); the "
+            "model's edit rate is multiplied by it, so each view is edited as often (an overridden Edit Rate "
+            "is used as set)"
         ),
         **property_range("edit_count"),
     )

@@ -101,7 +101,7 @@ class In2NPipeline(VanillaPipeline):
         from ..editor.loading import recommended_settings
 
         names = edit_params.model_tuned_fields()
-        current = {name: getattr(config, PIPELINE_FIELDS[name]) for name in names}
+        current = {name: getattr(config, PIPELINE_FIELDS[name]) for name in (*names, "edit_count")}
         for name, value in edit_params.resolve_model_defaults(
             current, recommended_settings(config.ip2p_model)
         ).items():

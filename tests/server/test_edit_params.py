@@ -191,6 +191,16 @@ def test_unset_model_tuned_values_resolve_to_the_models_recommended_ones_else_ip
     assert all(getattr(params, name) is not None for name in edit_params.model_tuned_fields())
 
 
+def test_batching_views_keeps_the_models_edit_rate_per_view_unless_the_rate_is_set() -> None:
+    """Five views per call every 5 x the model's rate: a fifth of the calls, as many view edits."""
+    demo = {"edit_rate": 5}
+    batched = edit_params.EditParams(instruction="x", edit_count=5).with_model_defaults(demo)
+    assert batched.edit_rate == 25
+    explicit = edit_params.EditParams(instruction="x", edit_count=5, edit_rate=7).with_model_defaults(demo)
+    assert explicit.edit_rate == 7
+    assert edit_params.resolve_model_defaults({"edit_count": 3}, {})["edit_rate"] == 30  # IP2P's 10, x3
+
+
 def _literal(prop: dict) -> tuple:
     return tuple(prop["enum"])
 
