@@ -210,11 +210,16 @@ def model_tuned_fields() -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(EditParams) if "fallback" in f.metadata)
 
 
+def batched_edit_rate(per_view_rate: int, edit_count: int) -> int:
+    """NeRF steps between edit steps of `edit_count` views that edit each view as often as one view every
+    `per_view_rate` steps: batching saves editor calls instead of multiplying the edits."""
+    return per_view_rate * edit_count
+
+
 def resolve_model_defaults(values: Mapping[str, Any], recommended: Mapping[str, Any]) -> dict[str, Any]:
     """The model-tuned fields to use: the ones set, else the model's recommended ones, else the fallbacks.
 
-    An unset edit rate keeps the model's rate *per view*: with `edit_count` views per batched call it is
-    `edit_count` times the model's, so batching saves editor calls instead of multiplying the edits.
+    An unset edit rate keeps the model's rate *per view* (`batched_edit_rate`).
     """
     resolved = {}
     for name in model_tuned_fields():
@@ -222,7 +227,7 @@ def resolve_model_defaults(values: Mapping[str, Any], recommended: Mapping[str, 
         if value is None:
             value = recommended.get(name, EditParams.__dataclass_fields__[name].metadata["fallback"])
             if name == "edit_rate":
-                value *= int(values.get("edit_count") or 1)
+                value = batched_edit_rate(value, int(values.get("edit_count") or 1))
         resolved[name] = value
     return resolved
 

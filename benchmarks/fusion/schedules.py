@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from in2n_server.edit_params import batched_edit_rate
 from in2n_server.engine.types import EditParams
 
 
@@ -102,7 +103,7 @@ def schedule_params(name: str, num_views: int, config: FusionConfig) -> EditPara
         seed=config.seed,
         base_iterations=config.base_steps,
         edit_iterations=config.edit_steps,
-        edit_rate=config.edit_rate * variant.views_per_call,
+        edit_rate=batched_edit_rate(config.edit_rate, variant.views_per_call),
         edit_count=variant.views_per_call,
         schedule=variant.schedule,
         sweep_every=config.edit_rate * num_views,

@@ -186,7 +186,7 @@ class InstructPix2PixEditor:
 
         # 4. Denoise with two-way classifier-free guidance.
         alphas = self.scheduler.alphas_cumprod.to(self.device, torch.float32)
-        final_alpha = self.scheduler.final_alpha_cumprod
+        final_alpha = self.scheduler.final_alpha_cumprod.to(self.device, torch.float32)
         for t in timesteps:
             model_input = torch.cat([torch.cat([latents] * 3), condition], dim=1)
             predicted = self.unet(model_input, t.repeat(3), encoder_hidden_states=embeddings).sample
