@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import bpy  # noqa: E402
 
-from blender_in2n import capture, png, previews, scene_import  # noqa: E402
+from blender_in2n import capture, data_passes, png, previews, scene_import  # noqa: E402
 
 
 def timed(fn, repeats: int) -> list[float]:
@@ -165,8 +165,8 @@ def bench_capture(views: int, size: int, samples: int) -> None:
 
 
 def _time_data_renders() -> list[float]:
-    """Wrap `capture.render_data_maps` so the seconds spent producing its maps add up in the list."""
-    original = capture.render_data_maps
+    """Wrap `data_passes.render_data_maps` so the seconds spent producing its maps add up in the list."""
+    original = data_passes.render_data_maps
     spent = [0.0]
 
     def timed(*args, **kwargs):
@@ -181,7 +181,7 @@ def _time_data_renders() -> list[float]:
             spent[0] += time.perf_counter() - start
             yield item
 
-    capture.render_data_maps = timed
+    data_passes.render_data_maps = timed
     return spent
 
 

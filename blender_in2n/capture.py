@@ -4,21 +4,15 @@ Colour renders use the scene's own render engine and colour management, so the N
 sees; by default the film is transparent (the world still lights the scene, its own pixels get alpha 0), so
 the server knows where there is nothing. Masks (white = the selected objects, as first hit) and depth (z
 along the camera axis in scene units, 0 = nothing hit) come from a second, cheap Cycles "data" render per
-view: 1 sample through the pixel centre (box filter 0.01 px), Z and object-index passes, written as a
-float32 multilayer EXR and read back with the OpenImageIO module Blender ships. That is exact at the pixel
-centres like a ray cast, but costs one 1-sample render instead of W*H Python calls, and has no range limit.
+view, exact at the pixel centres (`data_passes`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import math
 import os
-import shutil
-import sys
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +20,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix, Vector
 
-from . import camera_math, png
+from . import camera_math, data_passes, png
 
 RIG_COLLECTION = "In2N Capture Rig"
 RIG_KINDS = ("ORBIT", "HEMISPHERE", "SPHERE")
@@ -34,10 +28,8 @@ RIG_KINDS = ("ORBIT", "HEMISPHERE", "SPHERE")
 # float (views from below too, so held-out views under the object are constrained; not -90: the pole).
 RIG_ELEVATIONS = {"HEMISPHERE": (10.0, 75.0), "SPHERE": (-20.0, 80.0)}
 ORBIT_ELEVATION = 25.0
-MASK_PASS_INDEX = 1  # the object index the masked objects get during the data render
 # Restored in this order: each may reset the ones after it.
 IMAGE_SETTINGS = ("media_type", "file_format", "color_mode", "color_depth", "exr_codec", "color_management")
-DATA_FILTER_WIDTH = 0.01  # px: Cycles' smallest box filter, every sample within 0.005 px of the centre
 
 
 class CaptureError(ValueError):
@@ -219,13 +211,15 @@ def capture(
     with_masks: bool = False,
     with_depth: bool = False,
     transparent_background: bool = True,
+    data_method: str = "",
 ) -> Capture:
     """Render every camera into `directory` and describe them as a transforms.json document.
 
     The longer image side is `max_size` (aspect and pixel aspect from the scene's render settings). Colour
     goes to `images/NNNN.png` (8-bit RGBA with straight alpha, or RGB when `transparent_background` is off);
     masks to `masks/NNNN.png` and depth to `depths/NNNN.npy` (float32 z-depth, 0 = nothing hit) from one
-    extra data render per view. Every scene setting changed for the capture is restored after.
+    extra data render per view (`data_method`: one of `data_passes.METHODS`, "" = the fastest this Blender
+    has). Every scene setting changed for the capture is restored after.
     """
     _check_request(cameras, masks_of, with_masks, max_size)
     scene = context.scene
@@ -256,9 +250,14 @@ def capture(
             result.images.append(path)
             result.camera_names.append(ob.name)
         if with_masks or with_depth:
-            with contextlib.closing(render_data_maps(context, cameras, masks_of, overrides)) as maps:
+            maps = data_passes.render_data_maps(context, cameras, masks_of, overrides, data_method)
+            with contextlib.closing(maps):
                 for i, (depth, mask) in enumerate(maps):
                     _write_maps(result, i, depth if with_depth else None, mask if with_masks else None)
+    except data_passes.DataPassError as exc:
+        with contextlib.suppress(CaptureError):
+            overrides.restore()
+        raise CaptureError(f"masks and depth could not be rendered: {exc}") from exc
     except BaseException:
         with contextlib.suppress(CaptureError):  # the render's own error is the one to report
             overrides.restore()
@@ -314,145 +313,6 @@ def _capture_size(resolution_x: int, resolution_y: int, max_size: int) -> tuple[
     if resolution_x >= resolution_y:
         return max_size, max(1, round(max_size * resolution_y / resolution_x))
     return max(1, round(max_size * resolution_x / resolution_y)), max_size
-
-
-def render_data_maps(
-    context: Any, cameras: Sequence[Any], masks_of: Sequence[Any], overrides: _Overrides
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Per camera: z-depth (float32 [H, W], scene units, 0 = no hit) and mask (bool, a masked object first).
-
-    One Cycles render per view at the size already set on the scene, with settings that make every pixel
-    one sample through its centre: the same quantity a ray cast at the pixel centre gives. The changes go
-    into `overrides` (the caller restores them). Yields lazily; the temporary EXRs are removed at the end.
-    """
-    scene = context.scene
-    view_layer = context.view_layer
-    _data_settings(overrides, scene, view_layer)
-    masked = {ob.name for ob in masks_of}
-    for ob in scene.objects:
-        overrides.set(ob, "pass_index", MASK_PASS_INDEX if ob.name in masked else 0)
-    workdir = tempfile.mkdtemp(prefix="in2n-data-")
-    try:
-        for i, ob in enumerate(cameras):
-            path = os.path.join(workdir, f"{i:04d}.exr")
-            overrides.set(ob.data.dof, "use_dof", False)  # a pinhole, like the intrinsics sent
-            overrides.set(scene, "camera", ob)
-            overrides.set(scene.render, "filepath", path)
-            bpy.ops.render.render(write_still=True, layer=view_layer.name)
-            if not os.path.isfile(path):
-                raise CaptureError(f"the data render of camera {ob.name!r} wrote no file")
-            z, index = read_data_passes(path)
-            os.remove(path)
-            yield clean_depth(z, ob.data.clip_end), np.rint(index) == MASK_PASS_INDEX
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _data_settings(overrides: _Overrides, scene: Any, view_layer: Any) -> None:
-    """Cycles, 1 sample at the pixel centre, no denoiser, Z and object-index passes, float32 EXR out."""
-    render = scene.render
-    overrides.set(render, "engine", "CYCLES")
-    cycles = scene.cycles
-    overrides.set(cycles, "samples", 1)
-    overrides.set(cycles, "use_adaptive_sampling", False)
-    overrides.set(cycles, "use_denoising", False)
-    overrides.set(cycles, "use_layer_samples", "IGNORE")
-    overrides.set(cycles, "pixel_filter_type", "BOX")
-    overrides.set(cycles, "filter_width", DATA_FILTER_WIDTH)
-    overrides.set(cycles, "max_bounces", 0)  # only the first hit matters
-    overrides.set(render, "film_transparent", True)  # no world shading for the background
-    overrides.set(render, "use_motion_blur", False)
-    overrides.set(render, "use_compositing", False)
-    overrides.set(render, "use_sequencer", False)
-    overrides.set(render, "use_multiview", False)
-    overrides.set(view_layer, "use", True)
-    overrides.set(view_layer, "use_pass_z", True)
-    overrides.set(view_layer, "use_pass_object_index", True)
-    settings = render.image_settings
-    overrides.set(settings, "media_type", "MULTI_LAYER_IMAGE")
-    overrides.set(settings, "file_format", "OPEN_EXR_MULTILAYER")
-    overrides.set(settings, "color_depth", "32")
-    overrides.set(settings, "exr_codec", "ZIP")
-
-
-def clean_depth(z: np.ndarray, clip_end: float) -> np.ndarray:
-    """Blender's Z pass with 0 where nothing was hit (it writes ~1e10 there) or the value is unusable."""
-    z = np.asarray(z, np.float32)
-    hit = np.isfinite(z) & (z > 0.0) & (z < clip_end)
-    return np.where(hit, z, np.float32(0.0)).astype(np.float32)
-
-
-def read_data_passes(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """The Z and object-index passes of a multilayer EXR, top row first, as float32 [H, W] arrays.
-
-    Blender 5 writes one EXR part per pass (`ViewLayer.Depth.Z`, `ViewLayer.Object Index.X`); older ones
-    one part with every channel (`ViewLayer.IndexOB.X`); both are searched.
-    """
-    oiio = openimageio()
-    image = oiio.ImageInput.open(path)
-    if image is None:
-        raise CaptureError(f"cannot read the data render {path}: {oiio.geterror()}")
-    found: dict[str, np.ndarray] = {}
-    try:
-        subimage = 0
-        while image.seek_subimage(subimage, 0):
-            spec = image.spec()
-            for channel, name in enumerate(spec.channelnames):
-                kind = _pass_kind(name)
-                if kind is not None and kind not in found:
-                    pixels = image.read_image(subimage, 0, channel, channel + 1, "float")
-                    found[kind] = np.asarray(pixels, np.float32).reshape(spec.height, spec.width)
-            subimage += 1
-    finally:
-        image.close()
-    missing = {"depth", "index"} - found.keys()
-    if missing:
-        raise CaptureError(f"the data render {path} has no {' or '.join(sorted(missing))} pass")
-    return found["depth"], found["index"]
-
-
-def _pass_kind(channel: str) -> str | None:
-    """Which data pass a multilayer EXR channel name (`<layer>.<pass>.<channel>`) holds, if any."""
-    if channel.endswith(".Depth.Z"):
-        return "depth"
-    if channel.endswith((".IndexOB.X", ".Object Index.X")):
-        return "index"
-    return None
-
-
-def openimageio() -> Any:
-    """Blender's own OpenImageIO Python module (Blender 4.x and 5.x ship it; no extra wheel needed).
-
-    Inside Blender it imports as is. The bpy module from PyPI ships it in
-    `bpy/<version>/python/lib/python3.X/site-packages`, which is not on `sys.path`: it is loaded from there
-    by file location, without adding that folder (and the other libraries in it) to `sys.path`.
-    """
-    if "OpenImageIO" in sys.modules:
-        return sys.modules["OpenImageIO"]
-    with contextlib.suppress(ImportError):
-        import OpenImageIO
-
-        return OpenImageIO
-    root = bpy.utils.resource_path("LOCAL")
-    python = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    for site in (
-        os.path.join(root, "python", "lib", python, "site-packages"),
-        os.path.join(root, "python", "lib", "site-packages"),  # Windows layout
-    ):
-        init = os.path.join(site, "OpenImageIO", "__init__.py")
-        if os.path.isfile(init):
-            spec = importlib.util.spec_from_file_location(
-                "OpenImageIO", init, submodule_search_locations=[os.path.dirname(init)]
-            )
-            module = importlib.util.module_from_spec(spec)
-            sys.modules["OpenImageIO"] = module
-            try:
-                spec.loader.exec_module(module)
-            except BaseException:
-                del sys.modules["OpenImageIO"]
-                raise
-            return module
-    raise CaptureError("Blender's OpenImageIO module was not found: masks and depth cannot be read")
 
 
 def _write(path: str, data: bytes) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 
 import bpy
 
+from . import compat
+
 RESULT_COLLECTION = "In2N Results"
 POINTS_NODE_GROUP = "In2N Points"
 IMPORTERS = {".ply": "ply", ".obj": "obj", ".glb": "gltf", ".gltf": "gltf"}
@@ -52,7 +54,8 @@ def import_geometry(path: str, *, kind: str, name: str = "In2N Result", point_ra
     if kind == "point_cloud":
         radius = point_radius or _auto_radius(ob)
         _add_points_modifier(ob, radius, _color_material(f"{name} Material", color))
-    elif color and importer != "gltf":
+    elif color and (importer != "gltf" or not any(ob.data.materials)):
+        # glTF brings its own material for vertex colours from Blender 4.5 on; 4.2 brings none.
         _assign_material(ob, _color_material(f"{name} Material", color))
     return ob
 
@@ -90,8 +93,7 @@ def _auto_radius(ob: Any) -> float:
 def _color_material(name: str, attribute: str) -> Any:
     """A material whose base colour is the colour attribute `attribute` (reused by name)."""
     material = bpy.data.materials.get(name) or bpy.data.materials.new(name)
-    if bpy.app.version < (5, 0, 0):
-        material.use_nodes = True
+    compat.enable_material_nodes(material)
     tree = material.node_tree
     tree.nodes.clear()
     output = tree.nodes.new("ShaderNodeOutputMaterial")
@@ -145,7 +147,7 @@ def _add_points_modifier(ob: Any, radius: float, material: Any) -> None:
         if getattr(item, "in_out", "") != "INPUT":
             continue
         if item.name == "Radius":
-            modifier[item.identifier] = float(radius)
+            compat.set_modifier_input(modifier, item.identifier, float(radius))
         elif item.name == "Material":
-            modifier[item.identifier] = material
+            compat.set_modifier_input(modifier, item.identifier, material)
     _assign_material(ob, material)

@@ -22,9 +22,16 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return run_bpy_script("capture_passes.py", home=Path(home))
 
 
-def test_depth_matches_ray_casts_at_pixel_centres(result: dict) -> None:
+def test_both_data_pass_methods_ran(result: dict) -> None:
+    """Blender 5.0 has OpenImageIO: the fast path is the default, and the emission path runs beside it."""
+    assert result["default_method"] == "multilayer"
+    assert set(result["views_by_method"]) == {"multilayer", "emission"}
+
+
+@pytest.mark.parametrize("method", ["multilayer", "emission"])
+def test_depth_matches_ray_casts_at_pixel_centres(result: dict, method: str) -> None:
     assert result["depth_paths"] == [f"depths/{i:04d}.npy" for i in range(4)]
-    for view in result["views"]:
+    for view in result["views_by_method"][method]:
         assert view["depth_dtype"] == "float32"
         assert view["depth_shape"] == [36, 48]
         assert view["hit_pixels"] > 200  # the objects fill a good part of each view
@@ -38,11 +45,19 @@ def test_depth_matches_ray_casts_at_pixel_centres(result: dict) -> None:
         assert view["max_relative_depth_error"] < 1e-3
 
 
-def test_masks_match_ray_casts(result: dict) -> None:
-    for view in result["views"]:
+@pytest.mark.parametrize("method", ["multilayer", "emission"])
+def test_masks_match_ray_casts(result: dict, method: str) -> None:
+    for view in result["views_by_method"][method]:
         assert view["mask_values"] == [0, 255]
         assert 0 < view["masked_pixels"] < view["hit_pixels"]  # the cylinder is hit but not masked
         assert view["mask_mismatch"] <= MAX_MASK_MISMATCH
+
+
+def test_the_two_methods_give_the_same_maps(result: dict) -> None:
+    agreement = result["method_agreement"]["emission"]
+    assert agreement["hit_mismatch"] == 0
+    assert agreement["mask_mismatch"] == 0
+    assert agreement["max_relative_depth_difference"] < 1e-5
 
 
 def test_colour_has_alpha_transparent_background_and_opaque_objects(result: dict) -> None:

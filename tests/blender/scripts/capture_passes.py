@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import math
 import os
-import struct
 import sys
 import tempfile
 import time
-import zlib
 
 import bpy
 import numpy as np
 from _common import emit
-from _raycast import ray_cast_maps
-from mathutils import Matrix, Vector
+from _raycast import capture_files, check_view, png_color_type, read_png
+from mathutils import Vector
 
-from blender_in2n import capture
+from blender_in2n import capture, data_passes
 
 work = tempfile.mkdtemp(prefix="in2n-passes-test-")
 context = bpy.context
@@ -46,31 +44,6 @@ for ob in scene.objects:
     ob.select_set(ob in {cube, sphere})
 cameras = capture.make_rig(context, "HEMISPHERE", 4, 6.0)
 cameras[1].data.dof.use_dof = True  # the data render turns it off for the pinhole, then back on
-
-
-DEPTH_RTOL = 1e-4
-SAMPLE_OFFSET = 0.005  # px: Cycles' box filter of width 0.01 puts the sample within this of the centre
-
-
-def within_sample_box(context, frame: dict, row: int, col: int, value: float) -> bool:
-    """Whether `value` lies (to DEPTH_RTOL) between the ray-cast depths at the corners of the square the
-    data render's sample may take inside pixel (row, col): on a grazing surface the depth changes faster
-    than 1e-4 relative over 0.005 px, and that is the sample's position, not an error of the pass."""
-    pose = Matrix(frame["transform_matrix"])
-    origin, rotation = pose.translation, pose.to_3x3()
-    depsgraph = context.evaluated_depsgraph_get()
-    depths = []
-    for du in (-SAMPLE_OFFSET, SAMPLE_OFFSET):
-        for dv in (-SAMPLE_OFFSET, SAMPLE_OFFSET):
-            x = ((col + 0.5 + du) - frame["cx"]) / frame["fl_x"]
-            y = -((row + 0.5 + dv) - frame["cy"]) / frame["fl_y"]
-            direction = (rotation @ Vector((x, y, -1.0))).normalized()
-            hit, location, *_ = context.scene.ray_cast(depsgraph, origin, direction)
-            if not hit:
-                return False
-            depths.append(-(rotation.transposed() @ (location - origin)).z)
-    slack = DEPTH_RTOL * value
-    return min(depths) - slack <= value <= max(depths) + slack
 
 
 def settings_snapshot() -> dict:
@@ -99,67 +72,6 @@ def settings_snapshot() -> dict:
     }
 
 
-def png_color_type(path: str) -> int:
-    """The PNG's IHDR colour type (2 = RGB, 6 = RGBA)."""
-    with open(path, "rb") as fh:
-        head = fh.read(33)
-    return head[25]
-
-
-def read_png(path: str) -> np.ndarray:
-    """8-bit PNG (grey, RGB or RGBA, no interlace) as uint8 [H, W, C], top row first, decoded here."""
-    with open(path, "rb") as fh:
-        data = fh.read()
-    pos, idat, ihdr = 8, b"", None
-    while pos < len(data):
-        (length,), kind = struct.unpack(">I", data[pos : pos + 4]), data[pos + 4 : pos + 8]
-        body = data[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
-            ihdr = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    w, h, bits, color_type = ihdr[0], ihdr[1], ihdr[2], ihdr[3]
-    assert bits == 8, bits
-    channels = {0: 1, 2: 3, 4: 2, 6: 4}[color_type]
-    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + w * channels)
-    out = np.zeros((h, w * channels), np.int32)
-    prev = np.zeros(w * channels, np.int32)
-    for row in range(h):
-        kind, line = raw[row, 0], raw[row, 1:].astype(np.int32)
-        cur = np.zeros_like(line)
-        for i in range(len(line)):
-            a = cur[i - channels] if i >= channels else 0
-            b = prev[i]
-            c = prev[i - channels] if i >= channels else 0
-            if kind == 0:
-                pred = 0
-            elif kind == 1:
-                pred = a
-            elif kind == 2:
-                pred = b
-            elif kind == 3:
-                pred = (a + b) // 2
-            else:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
-            cur[i] = (line[i] + pred) & 255
-        out[row], prev = cur, cur
-    return out.reshape(h, w, channels).astype(np.uint8)
-
-
-def erode(hit: np.ndarray, radius: int) -> np.ndarray:
-    """Pixels whose whole (2r+1)^2 neighbourhood is True (off-image counts as False)."""
-    padded = np.pad(hit, radius, constant_values=False)
-    h, w = hit.shape
-    out = np.ones_like(hit)
-    for dy in range(2 * radius + 1):
-        for dx in range(2 * radius + 1):
-            out &= padded[dy : dy + h, dx : dx + w]
-    return out
-
-
 before = settings_snapshot()
 start = time.perf_counter()
 result = capture.capture(
@@ -173,48 +85,46 @@ result = capture.capture(
 )
 capture_seconds = time.perf_counter() - start
 after = settings_snapshot()
+default_method = data_passes.available_method()
 
 names = {cube.name, sphere.name}
-views = []
-raycast_seconds = 0.0
-for frame, image_path, mask_path, depth_path in zip(
-    result.transforms["frames"], result.images, result.masks, result.depths, strict=True
-):
-    start = time.perf_counter()
-    ref_mask, ref_depth = ray_cast_maps(context, frame, names)
-    raycast_seconds += time.perf_counter() - start
-    depth = np.load(depth_path, allow_pickle=False)
-    mask = read_png(mask_path)[..., 0]
-    rgba = read_png(image_path)
-    both = (depth > 0) & (ref_depth > 0)
-    relative = np.abs(depth[both] - ref_depth[both]) / ref_depth[both]
-    over = both & (np.abs(depth - ref_depth) > DEPTH_RTOL * ref_depth)
-    unexplained = sum(
-        not within_sample_box(context, frame, r, c, float(depth[r, c])) for r, c in np.argwhere(over)
+start = time.perf_counter()
+views = [check_view(context, frame, names, *paths) for frame, *paths in capture_files(result)]
+raycast_seconds = time.perf_counter() - start
+
+# The other way of getting the data passes out, where this Blender has both: the same checks, and the
+# same values as the default method.
+views_by_method = {default_method: views}
+agreement = {}
+for method in data_passes.METHODS:
+    if method == default_method or (method == "multilayer" and default_method != "multilayer"):
+        continue
+    other = capture.capture(
+        context,
+        cameras,
+        os.path.join(work, f"cap-{method}"),
+        max_size=48,
+        masks_of=[cube, sphere],
+        with_masks=True,
+        with_depth=True,
+        data_method=method,
     )
-    ref_hit = ref_depth > 0
-    views.append(
-        {
-            "depth_dtype": str(depth.dtype),
-            "depth_shape": list(depth.shape),
-            "mask_values": sorted(int(v) for v in np.unique(mask)),
-            "hit_pixels": int(ref_hit.sum()),
-            "masked_pixels": int(ref_mask.sum()),
-            "both_hit": int(both.sum()),
-            "hit_mismatch": int(((depth > 0) != ref_hit).sum()),
-            "max_relative_depth_error": float(relative.max()) if relative.size else 0.0,
-            "p99_relative_depth_error": float(np.quantile(relative, 0.99)) if relative.size else 0.0,
-            "over_rtol": int(over.sum()),
-            "over_rtol_unexplained": int(unexplained),
-            "mask_mismatch": int(((mask == 255) != ref_mask).sum()),
-            "background_depth_nonzero": int((depth[~ref_hit] != 0).sum()),
-            "png_color_type": png_color_type(image_path),
-            "alpha_background_max": int(rgba[..., 3][erode(~ref_hit, 2)].max(initial=0)),
-            "alpha_interior_min": int(rgba[..., 3][erode(ref_hit, 2)].min(initial=255)),
-            "background_pixels_checked": int(erode(~ref_hit, 2).sum()),
-            "interior_pixels_checked": int(erode(ref_hit, 2).sum()),
-        }
-    )
+    views_by_method[method] = [
+        check_view(context, frame, names, *paths) for frame, *paths in capture_files(other)
+    ]
+    depth_a = [np.load(p, allow_pickle=False) for p in result.depths]
+    depth_b = [np.load(p, allow_pickle=False) for p in other.depths]
+    agreement[method] = {
+        "max_relative_depth_difference": max(
+            float((np.abs(a - b)[a > 0] / a[a > 0]).max(initial=0.0))
+            for a, b in zip(depth_a, depth_b, strict=True)
+        ),
+        "hit_mismatch": sum(int(((a > 0) != (b > 0)).sum()) for a, b in zip(depth_a, depth_b, strict=True)),
+        "mask_mismatch": sum(
+            int((read_png(a) != read_png(b)).any(axis=-1).sum())
+            for a, b in zip(result.masks, other.masks, strict=True)
+        ),
+    }
 
 # An opaque capture when the artist asks for one: RGB, no alpha.
 opaque = capture.capture(
@@ -223,7 +133,8 @@ opaque = capture.capture(
 opaque_color_type = png_color_type(opaque.images[0])
 
 # A data render that fails half-way still leaves every setting as it was.
-read_passes = capture.read_data_passes
+reader = "read_data_passes" if default_method == "multilayer" else "read_emission_passes"
+read_passes = getattr(data_passes, reader)
 calls = []
 
 
@@ -234,7 +145,7 @@ def failing_read(path: str) -> tuple:
     return read_passes(path)
 
 
-capture.read_data_passes = failing_read
+setattr(data_passes, reader, failing_read)
 try:
     capture.capture(
         context, cameras, os.path.join(work, "failing"), max_size=48, masks_of=[cube], with_masks=True
@@ -243,7 +154,7 @@ try:
 except RuntimeError as exc:
     failure = str(exc)
 finally:
-    capture.read_data_passes = read_passes
+    setattr(data_passes, reader, read_passes)
 after_failure = settings_snapshot()
 
 # Depth does not clip: a cube whose near face is 100 m in front of a camera (clip_end 1000 m).
@@ -294,6 +205,9 @@ emit(
         "frame_keys": [sorted(f) for f in result.transforms["frames"]],
         "depth_paths": [f.get("depth_file_path") for f in result.transforms["frames"]],
         "views": views,
+        "default_method": default_method,
+        "views_by_method": views_by_method,
+        "method_agreement": agreement,
         "capture_seconds": capture_seconds,
         "raycast_seconds": raycast_seconds,
         "opaque_color_type": opaque_color_type,

@@ -1,0 +1,133 @@
+"""The extension on every Blender the manifest promises: install, capture, preview, import, unregister.
+
+One cell per line of scripts/blender_versions.txt (the oldest LTS, the newest 4.x LTS, the project's own
+5.0.1 and the newest release), each in the virtual environment `scripts/setup.sh` made for it. The export
+files are written by the server's own writers, so each import reads what a real job sends back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bpy_helpers import BlenderVersion, blender_versions, run_bpy_script
+
+from in2n_server.export import writers
+
+REPO = Path(__file__).resolve().parents[2]
+VERSIONS = blender_versions()
+CUBE_BOUNDS = ([-1.0, -1.0, -1.0], [1.0, 1.0, 1.0])
+
+
+@pytest.fixture(scope="module")
+def export_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One file per export kind and format, on the default cube's surface."""
+    folder = tmp_path_factory.mktemp("exports")
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-1.0, 1.0, (2000, 3)).astype(np.float32)
+    axis = rng.integers(0, 3, len(points))
+    points[np.arange(len(points)), axis] = np.sign(rng.uniform(-1.0, 1.0, len(points)))
+    colors = rng.uniform(0.0, 1.0, (len(points), 3)).astype(np.float32)
+    files = {"point_cloud:ply": writers.write_point_cloud(folder / "cloud.ply", points, colors)}
+    corners = np.array([(x, y, z) for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], np.float32)
+    faces = np.array(
+        [(0, 1, 3), (0, 3, 2), (4, 6, 7), (4, 7, 5), (0, 4, 5), (0, 5, 1)]
+        + [(2, 3, 7), (2, 7, 6), (0, 2, 6), (0, 6, 4), (1, 5, 7), (1, 7, 3)]
+    )
+    vertex_colors = np.tile(np.array([[0.8, 0.4, 0.2]], np.float32), (8, 1))
+    for file_format in ("ply", "obj", "glb"):
+        path = folder / f"mesh.{file_format}"
+        files[f"mesh:{file_format}"] = writers.write_mesh(path, corners, faces, vertex_colors, file_format)
+    return files
+
+
+def cell_id(version: BlenderVersion) -> str:
+    return f"bpy-{version.bpy}"
+
+
+@pytest.fixture(scope="module", params=VERSIONS, ids=cell_id)
+def cell(
+    request: pytest.FixtureRequest,
+    extension_zip: Path,
+    export_files: dict[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict:
+    version: BlenderVersion = request.param
+    if not version.interpreter.exists():
+        pytest.fail(
+            f"{version.venv} (bpy {version.bpy}, Python {version.python}) is missing: run scripts/setup.sh"
+            f" (it needs Python {version.python}; setup says how to get it)"
+        )
+    home = Path(tmp_path_factory.mktemp(f"blender-user-{version.bpy}"))
+    exports = [f"{label}={path}" for label, path in export_files.items()]
+    result = run_bpy_script(
+        "version_matrix.py", str(extension_zip), *exports, home=home, python=version.interpreter, timeout=300
+    )
+    result["expected_version"] = version.bpy
+    return result
+
+
+@pytest.mark.slow
+def test_the_cell_runs_the_version_it_names(cell: dict) -> None:
+    assert cell["version"] == cell["expected_version"]
+    text = (REPO / "docs" / "blender.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith(f"| {cell['version']} "))
+    assert cell["data_method"] in row.split("|")[3]  # the table says which data pass method ran
+
+
+@pytest.mark.slow
+def test_install_register_and_unregister(cell: dict) -> None:
+    before, after = cell["before"], cell["after"]
+    assert before["enabled"] and before["scene_prop"]
+    assert len(before["panels"]) >= 7
+    assert after == {"panels": [], "scene_prop": False, "threads": [], "enabled": False}
+
+
+@pytest.mark.slow
+def test_capture_colour_alpha_masks_and_depth_match_ray_casts(cell: dict) -> None:
+    assert len(cell["views"]) == 2
+    for view in cell["views"]:
+        assert view["depth_shape"] == [24, 32]
+        assert view["hit_pixels"] > 30
+        assert view["hit_mismatch"] == 0
+        assert view["background_depth_nonzero"] == 0
+        assert view["over_rtol_unexplained"] == 0
+        assert view["max_relative_depth_error"] < 1e-3
+        assert 0 < view["masked_pixels"] < view["hit_pixels"]  # the sphere is hit, not masked
+        assert view["mask_mismatch"] <= 3
+        assert view["png_color_type"] == 6
+        assert view["alpha_background_max"] == 0 and view["alpha_interior_min"] == 255
+
+
+@pytest.mark.slow
+def test_preview_shows_in_place(cell: dict) -> None:
+    assert cell["preview"] == {"size": [16, 12], "first_pixel": [0.0, 0.0, 1.0, 1.0]}
+
+
+@pytest.mark.slow
+def test_every_export_kind_imports_in_place(cell: dict, export_files: dict[str, Path]) -> None:
+    imports = cell["imports"]
+    assert set(imports) == set(export_files)
+    cloud = imports["point_cloud:ply"]
+    assert cloud["collection"] == ["In2N Results"]
+    assert cloud["modifiers"] == ["NODES"] and cloud["evaluated_points"] == 2000
+    assert cloud["radius_input"][0] > 0  # the modifier input was set (5.3 refused the old way)
+    for label in ("mesh:ply", "mesh:obj", "mesh:glb"):
+        mesh = imports[label]
+        assert mesh["collection"] == ["In2N Results"], label
+        assert mesh["faces"] == 12 and mesh["vertices"] == 8, label
+        assert mesh["materials"], label
+    for label, result in imports.items():
+        for axis in range(3):
+            assert result["bounds"][0][axis] == pytest.approx(CUBE_BOUNDS[0][axis], abs=0.05), label
+            assert result["bounds"][1][axis] == pytest.approx(CUBE_BOUNDS[1][axis], abs=0.05), label
+
+
+def test_docs_table_lists_the_matrix_and_each_cells_data_method() -> None:
+    """docs/blender.md's version table has one row per cell, in order, with the method each one uses."""
+    text = (REPO / "docs" / "blender.md").read_text()
+    table = text.split("<!-- version-matrix -->")[1].split("<!-- /version-matrix -->")[0]
+    rows = [line.split("|")[1:-1] for line in table.strip().splitlines()[2:]]
+    assert [row[0].split()[0] for row in rows] == [version.bpy for version in VERSIONS]
+    assert [row[1].strip() for row in rows] == [version.python for version in VERSIONS]
