@@ -137,14 +137,18 @@ class IN2N_OT_show_edited(bpy.types.Operator):
 
 
 class IN2N_OT_import_result(bpy.types.Operator):
-    """Import the edited scene as a point cloud or mesh, in place over the source objects"""
+    """Import the edited scene as a point cloud, mesh or Gaussian splats, in place over the source objects"""
 
     bl_idname = "in2n.import_result"
     bl_label = "Import Result"
 
     kind: EnumProperty(
         name="Kind",
-        items=[("point_cloud", "Point Cloud", "Coloured points"), ("mesh", "Mesh", "A coloured mesh")],
+        items=[
+            ("point_cloud", "Point Cloud", "Coloured points"),
+            ("mesh", "Mesh", "A coloured mesh"),
+            ("splats", "Gaussian Splats", "3DGS splats: native in Blender 5.3 and later, points before"),
+        ],
         default="point_cloud",
     )
     format: EnumProperty(

@@ -156,7 +156,10 @@ def _apply_done(context: Any, session: Session, tag: str, value: Any) -> None:
         ob = scene_import.import_geometry(path, kind=kind, name=f"In2N {kind.replace('_', ' ').title()}")
         st.imported_object = ob.name
         st.message = f"imported {ob.name}"
-        notify(context, "INFO", f"In2N: imported {ob.name}")
+        if kind == "splats" and ob.type != "POINTCLOUD":
+            notify(context, "WARNING", f"In2N: {scene_import.SPLATS_NEED}; imported {ob.name} as points")
+        else:
+            notify(context, "INFO", f"In2N: imported {ob.name}")
 
 
 def _set_job(context: Any, job: dict[str, Any]) -> None:

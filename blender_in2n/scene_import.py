@@ -3,6 +3,8 @@
 The server exports in the frame the cameras were uploaded in (Blender's world frame), so the imported object
 gets no transform. A PLY point cloud imports as a vertex-only mesh, which Object mode does not draw: a
 Mesh-to-Points geometry node turns it into points and a material reads the per-vertex colour attribute.
+Gaussian splats (a PLY in the 3DGS layout) import as native splats where Blender renders them (5.3 and
+later); older versions get them as a point cloud coloured by the splats' base colour.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from . import compat
 RESULT_COLLECTION = "In2N Results"
 POINTS_NODE_GROUP = "In2N Points"
 IMPORTERS = {".ply": "ply", ".obj": "obj", ".glb": "gltf", ".gltf": "gltf"}
+SH_C0 = 0.28209479177387814  # the degree-0 spherical harmonic: splat colour (sRGB) = 0.5 + SH_C0 * f_dc
+SPLATS_NEED = "native Gaussian splats need Blender 5.3 or later (or the KIRI 3DGS Render add-on)"
 
 
 class ResultImportError(ValueError):
@@ -31,8 +35,8 @@ def import_geometry(path: str, *, kind: str, name: str = "In2N Result", point_ra
     extension = os.path.splitext(path)[1].lower()
     if extension not in IMPORTERS:
         raise ResultImportError(f"cannot import {extension!r} files; expected one of {sorted(IMPORTERS)}")
-    if kind == "point_cloud" and extension != ".ply":
-        raise ResultImportError("point clouds are imported from PLY files")
+    if kind in ("point_cloud", "splats") and extension != ".ply":
+        raise ResultImportError(f"{kind.replace('_', ' ')} results are imported from PLY files")
     before = set(bpy.data.objects)
     importer = IMPORTERS[extension]
     if importer == "ply":
@@ -44,12 +48,17 @@ def import_geometry(path: str, *, kind: str, name: str = "In2N Result", point_ra
         result = bpy.ops.import_scene.gltf(filepath=path)
     if "FINISHED" not in result:
         raise ResultImportError(f"Blender could not import {os.path.basename(path)}")
-    new_objects = [ob for ob in bpy.data.objects if ob not in before and ob.type == "MESH"]
+    new_objects = [ob for ob in bpy.data.objects if ob not in before and ob.type in ("MESH", "POINTCLOUD")]
     if not new_objects:
         raise ResultImportError(f"{os.path.basename(path)} holds no geometry")
     ob = new_objects[0]
     ob.name = name
     _move_to_collection(ob, _results_collection(bpy.context.scene))
+    if ob.type == "POINTCLOUD":  # native Gaussian splats: they carry their own radiance
+        return ob
+    if kind == "splats":  # a Blender without native splats: points with the splats' base colour
+        _add_points_modifier(ob, point_radius or _auto_radius(ob), _splat_colour_material(f"{name} Material"))
+        return ob
     color = _color_attribute(ob.data)
     if kind == "point_cloud":
         radius = point_radius or _auto_radius(ob)
@@ -105,6 +114,35 @@ def _color_material(name: str, attribute: str) -> Any:
         source.attribute_name = attribute
         tree.links.new(source.outputs["Color"], shader.inputs["Base Color"])
     output.location, shader.location = (300, 0), (0, 0)
+    return material
+
+
+def _splat_colour_material(name: str) -> Any:
+    """Emission of the splats' base colour, 0.5 + SH_C0 * f_dc (sRGB, decoded to linear with gamma 2.2):
+    splats are radiance, so they are shown unlit as Blender 5.3 renders them."""
+    material = bpy.data.materials.get(name) or bpy.data.materials.new(name)
+    compat.enable_material_nodes(material)
+    tree = material.node_tree
+    tree.nodes.clear()
+    output = tree.nodes.new("ShaderNodeOutputMaterial")
+    emission = tree.nodes.new("ShaderNodeEmission")
+    combine = tree.nodes.new("ShaderNodeCombineXYZ")
+    for channel, socket in enumerate(("X", "Y", "Z")):
+        source = tree.nodes.new("ShaderNodeAttribute")
+        source.attribute_type = "GEOMETRY"
+        source.attribute_name = f"f_dc_{channel}"
+        srgb = tree.nodes.new("ShaderNodeMath")
+        srgb.operation = "MULTIPLY_ADD"
+        srgb.use_clamp = True
+        srgb.inputs[1].default_value, srgb.inputs[2].default_value = SH_C0, 0.5
+        linear = tree.nodes.new("ShaderNodeMath")
+        linear.operation = "POWER"
+        linear.inputs[1].default_value = 2.2
+        tree.links.new(source.outputs["Fac"], srgb.inputs[0])
+        tree.links.new(srgb.outputs[0], linear.inputs[0])
+        tree.links.new(linear.outputs[0], combine.inputs[socket])
+    tree.links.new(combine.outputs["Vector"], emission.inputs["Color"])
+    tree.links.new(emission.outputs["Emission"], output.inputs["Surface"])
     return material
 
 

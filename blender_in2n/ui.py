@@ -161,6 +161,8 @@ class IN2N_PT_results(_In2NPanel, bpy.types.Panel):
         op.kind = "point_cloud"
         op = row.operator("in2n.import_result", text="Mesh", icon="MESH_DATA")
         op.kind = "mesh"
+        op = row.operator("in2n.import_result", text="Splats", icon="SHADING_RENDERED")
+        op.kind = "splats"
 
 
 CLASSES = (IN2N_PT_server, IN2N_PT_capture, IN2N_PT_edit, IN2N_PT_results)

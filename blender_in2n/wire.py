@@ -49,8 +49,8 @@ EVENT_ERROR = "error"  # {"code", "message"}
 EVENT_DONE = "done"  # {"state"}: the job reached a final state; the stream ends after it
 EVENT_KINDS = (EVENT_STATE, EVENT_PROGRESS, EVENT_EDIT, EVENT_PREVIEW, EVENT_ERROR, EVENT_DONE)
 
-EXPORT_KINDS = ("point_cloud", "mesh")
-EXPORT_FORMATS = {"point_cloud": ("ply",), "mesh": ("ply", "obj", "glb")}
+EXPORT_KINDS = ("point_cloud", "mesh", "splats")
+EXPORT_FORMATS = {"point_cloud": ("ply",), "mesh": ("ply", "obj", "glb"), "splats": ("ply",)}
 
 CAMERA_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "transform_matrix")
 

@@ -116,7 +116,8 @@ async def preview(job_id: str, body: PreviewRequest, jobs: JobService = Depends(
     responses={200: {"content": {"application/octet-stream": {}}}, **error_responses(404, 409, 422)},
 )
 async def export(job_id: str, body: ExportRequest, jobs: JobService = Depends(deps.jobs)) -> FileResponse:
-    """A point cloud or mesh in the scene's own world frame, with colours. Never loads the editor."""
+    """A point cloud, mesh or 3D Gaussian splats in the scene's own world frame, with colours. Never loads
+    the editor."""
     from ..export.run import export_geometry
 
     out_dir = jobs.workspace.job_dir(job_id) / "exports"
@@ -131,7 +132,9 @@ async def export(job_id: str, body: ExportRequest, jobs: JobService = Depends(de
             out_dir / name,
             body.num_points,
             body.resolution,
+            crop=body.crop,
             masked_only=body.masked_only,
+            sh_degree=body.sh_degree,
         )
 
     future = await asyncio.to_thread(jobs.call_session, job_id, run)

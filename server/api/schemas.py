@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from blender_in2n.wire import EXPORT_FORMATS, EXPORT_KINDS, JOB_STATES, PHASES, WireError, check_pose
 
 from .. import edit_params
+from ..export.sh import DEFAULT_SH_DEGREE, MAX_SH_DEGREE
 
 JobState = Literal[JOB_STATES]  # type: ignore[valid-type]
 JobPhase = Literal[PHASES]  # type: ignore[valid-type]
@@ -137,11 +138,22 @@ class PreviewRequest(Strict):
 class ExportRequest(Strict):
     kind: ExportKind = "point_cloud"
     format: ExportFormat = "ply"
-    num_points: int = Field(200_000, ge=1, le=10_000_000, description="point cloud: points to keep")
+    num_points: int = Field(
+        200_000, ge=1, le=10_000_000, description="point cloud and splats: points (Gaussians) to keep"
+    )
     resolution: int = Field(128, ge=16, le=256, description="mesh: voxels along the longest side")
-    crop: bool = Field(True, description="keep only geometry inside the sphere that the cameras surround")
+    crop: bool = Field(
+        True,
+        description="keep only geometry inside the scene's bounds (unknown: the sphere the cameras surround)",
+    )
     masked_only: bool = Field(
         False, description="keep only geometry the views' masks cover: the edited objects (needs masks)"
+    )
+    sh_degree: int = Field(
+        DEFAULT_SH_DEGREE,
+        ge=0,
+        le=MAX_SH_DEGREE,
+        description="splats: spherical-harmonics degree (0: colour only; 1..3 add view-dependent colour)",
     )
 
     @model_validator(mode="after")

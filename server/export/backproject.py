@@ -60,6 +60,8 @@ class BoxCrop:
 
 NO_CROP = Crop(np.zeros(3), None)
 Region = Crop | BoxCrop
+MIN_ACCUMULATION = 0.5
+"""A pixel shows a surface when the NeRF's accumulated opacity along its ray reaches this."""
 
 
 def session_region(session: Any, crop: bool) -> Region:
@@ -73,7 +75,10 @@ def session_region(session: Any, crop: bool) -> Region:
 
 
 def surface_pixels(
-    render: RenderResult, camera: CameraSpec, min_accumulation: float = 0.5, crop: Region = NO_CROP
+    render: RenderResult,
+    camera: CameraSpec,
+    min_accumulation: float = MIN_ACCUMULATION,
+    crop: Region = NO_CROP,
 ) -> tuple[np.ndarray, np.ndarray]:
     """World points [H, W, 3] of every pixel and the mask [H, W] of opaque pixels inside `crop`."""
     depth = np.asarray(render.depth, dtype=np.float32).reshape(camera.height, camera.width)
@@ -85,7 +90,10 @@ def surface_pixels(
 
 
 def backproject(
-    render: RenderResult, camera: CameraSpec, min_accumulation: float = 0.5, crop: Region = NO_CROP
+    render: RenderResult,
+    camera: CameraSpec,
+    min_accumulation: float = MIN_ACCUMULATION,
+    crop: Region = NO_CROP,
 ) -> tuple[np.ndarray, np.ndarray]:
     """World points [N, 3] and colours [N, 3] (0..1) of the opaque pixels of one render."""
     world, keep = surface_pixels(render, camera, min_accumulation, crop)
@@ -137,7 +145,7 @@ def surface_views(
     session: Any,
     cameras: list[CameraSpec],
     region: Region,
-    min_accumulation: float = 0.5,
+    min_accumulation: float = MIN_ACCUMULATION,
     masks: list[np.ndarray] | None = None,
 ) -> list[SurfaceView]:
     """Render every camera and keep the opaque, in-region pixels that other views agree with.
@@ -189,6 +197,15 @@ def multi_view_agreement(views: list[SurfaceView]) -> list[np.ndarray]:
 
 
 def _agrees_with(points: np.ndarray, view: SurfaceView) -> np.ndarray:
+    return view_lookup(points, view)[0]
+
+
+def view_lookup(points: np.ndarray, view: SurfaceView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Whether `view` sees each of `points` [N, 3] on its kept surface (same depth within
+    CONSISTENT_DEPTH), and where each lands in it: continuous pixel coordinates (col, row).
+
+    One definition of "another view sees this point" for the agreement test and the splats' colour fit.
+    """
     camera = view.camera
     u, v, z = project(camera, points)
     col, row = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
@@ -196,4 +213,4 @@ def _agrees_with(points: np.ndarray, view: SurfaceView) -> np.ndarray:
     col, row = np.where(inside, col, 0), np.where(inside, row, 0)
     depth = np.asarray(view.render.depth, np.float64).reshape(camera.height, camera.width)[row, col]
     seen = view.keep[row, col] & inside
-    return seen & (np.abs(z - depth) <= CONSISTENT_DEPTH * depth)
+    return seen & (np.abs(z - depth) <= CONSISTENT_DEPTH * depth), u, v

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+NO_SURFACE_YET = "the reconstruction has no opaque surface to export yet; let it train longer"
+
 
 class NothingToExportError(RuntimeError):
     """The reconstruction has no surface to export yet (too early in training, or all of it cropped)."""

@@ -11,14 +11,18 @@ from typing import Any
 
 import numpy as np
 
-from .backproject import Crop, scaled_cameras, session_masks, session_region, surface_views
-from .errors import NothingToExportError
+from .backproject import MIN_ACCUMULATION, Crop, scaled_cameras, session_masks, session_region, surface_views
+from .errors import NO_SURFACE_YET, NothingToExportError
 
 OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])  # camera axes: open3d looks down +Z with +Y down
 
 
 def tsdf_mesh(
-    session: Any, resolution: int, min_accumulation: float = 0.5, crop: bool = True, masked_only: bool = False
+    session: Any,
+    resolution: int,
+    min_accumulation: float = MIN_ACCUMULATION,
+    crop: bool = True,
+    masked_only: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vertices [V, 3], triangles [F, 3] and vertex colours [V, 3] in the scene frame.
 
@@ -38,9 +42,7 @@ def tsdf_mesh(
     points = [view.world[view.keep] for view in views]
     cloud = np.concatenate(points) if points else np.zeros((0, 3), np.float32)
     if len(cloud) < 16:
-        raise NothingToExportError(
-            "the reconstruction has no opaque surface to export yet; let it train longer"
-        )
+        raise NothingToExportError(NO_SURFACE_YET)
     low, high = np.percentile(cloud, 0.5, axis=0), np.percentile(cloud, 99.5, axis=0)
     pad = 0.05 * (high - low).max()
     low, high = low - pad, high + pad

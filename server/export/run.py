@@ -7,7 +7,9 @@ from typing import Any
 
 from .mesh import tsdf_mesh
 from .pointcloud import point_cloud
-from .writers import write_mesh, write_point_cloud
+from .sh import DEFAULT_SH_DEGREE
+from .splats import splats
+from .writers import write_mesh, write_point_cloud, write_splats
 
 
 def export_geometry(
@@ -19,13 +21,18 @@ def export_geometry(
     resolution: int,
     crop: bool = True,
     masked_only: bool = False,
+    sh_degree: int = DEFAULT_SH_DEGREE,
 ) -> Path:
     """Render `session` (an export-only or running EditSession) and write the geometry atomically.
 
     `masked_only` keeps only what the views' masks cover (the edited objects): MasksMissingError without.
+    `num_points` bounds point clouds and splats, `resolution` sizes meshes, `sh_degree` is for splats only.
     """
     if kind == "point_cloud":
         points, colors = point_cloud(session, num_points, crop=crop, masked_only=masked_only)
         return write_point_cloud(path, points, colors)
+    if kind == "splats":
+        gaussians = splats(session, num_points, sh_degree=sh_degree, crop=crop, masked_only=masked_only)
+        return write_splats(path, gaussians)
     vertices, faces, colors = tsdf_mesh(session, resolution, crop=crop, masked_only=masked_only)
     return write_mesh(path, vertices, faces, colors, file_format)

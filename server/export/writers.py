@@ -1,12 +1,18 @@
-"""Geometry files: binary PLY point clouds, and meshes as PLY, OBJ or GLB with vertex colours."""
+"""Geometry files: binary PLY point clouds and 3D Gaussian splats, and meshes as PLY, OBJ or GLB with
+vertex colours."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..fileio import write_bytes_atomic
+from .sh import SH_C0
+
+if TYPE_CHECKING:
+    from .splats import Splats
 
 # glTF is +Y up; Blender's importer turns its +Y into Blender's +Z. Writing the scene frame's (x, y, z)
 # as (x, z, -y) makes a GLB land where the scene was once Blender imports it.
@@ -31,6 +37,48 @@ def point_cloud_ply(points: np.ndarray, colors: np.ndarray) -> bytes:
     return header.encode("ascii") + vertex.tobytes()
 
 
+def splat_properties(rest: int) -> list[str]:
+    """The reference 3DGS vertex properties, in its order, with `rest` f_rest coefficients."""
+    return [
+        *("x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"),
+        *(f"f_rest_{i}" for i in range(rest)),
+        *("opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"),
+    ]
+
+
+def splats_ply(splats: Splats) -> bytes:
+    """Binary little-endian PLY of 3D Gaussians as the reference 3DGS (and Blender's importer) reads them.
+
+    colour = 0.5 + SH_C0 * f_dc (sRGB); f_rest channel-major (every R coefficient, then G, then B);
+    opacity as a logit; scales as log(sigma); rot as a unit quaternion (w, x, y, z).
+    """
+    count = len(splats.positions)
+    opacities = np.asarray(splats.opacities, np.float64).reshape(count)
+    sigmas = np.asarray(splats.sigmas, np.float64).reshape(count, 3)
+    if not np.all((opacities > 0) & (opacities < 1)):
+        raise ValueError("splat opacities must lie strictly between 0 and 1 (they are written as logits)")
+    if not np.all(sigmas > 0):
+        raise ValueError("splat sigmas must be positive (they are written as logarithms)")
+    rotations = np.asarray(splats.rotations, np.float64).reshape(count, 4)
+    rest = np.asarray(splats.sh_rest, np.float64)
+    columns = [
+        np.asarray(splats.positions, np.float64).reshape(count, 3),
+        np.asarray(splats.normals, np.float64).reshape(count, 3),
+        (np.asarray(splats.colors, np.float64).reshape(count, 3) - 0.5) / SH_C0,
+        rest.reshape(count, 3 * rest.shape[-1]),  # [N, 3, K] -> every R, then G, then B
+        (np.log(opacities) - np.log1p(-opacities))[:, None],
+        np.log(sigmas),
+        rotations / np.linalg.norm(rotations, axis=1, keepdims=True),
+    ]
+    table = np.concatenate(columns, axis=1).astype("<f4")
+    names = splat_properties(columns[3].shape[1])
+    header = (
+        "ply\nformat binary_little_endian 1.0\ncomment in2n-server 3D Gaussian splats, scene world frame\n"
+        f"element vertex {count}\n" + "".join(f"property float {name}\n" for name in names) + "end_header\n"
+    )
+    return header.encode("ascii") + table.tobytes()
+
+
 def mesh_bytes(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, file_format: str) -> bytes:
     import trimesh
 
@@ -44,6 +92,11 @@ def mesh_bytes(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, file
 
 def write_point_cloud(path: Path, points: np.ndarray, colors: np.ndarray) -> Path:
     write_bytes_atomic(path, point_cloud_ply(points, colors))
+    return path
+
+
+def write_splats(path: Path, splats: Splats) -> Path:
+    write_bytes_atomic(path, splats_ply(splats))
     return path
 
 

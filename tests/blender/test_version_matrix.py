@@ -14,6 +14,7 @@ import pytest
 from bpy_helpers import BlenderVersion, blender_versions, run_bpy_script
 
 from in2n_server.export import writers
+from in2n_server.export.splats import Splats
 
 REPO = Path(__file__).resolve().parents[2]
 VERSIONS = blender_versions()
@@ -39,7 +40,27 @@ def export_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for file_format in ("ply", "obj", "glb"):
         path = folder / f"mesh.{file_format}"
         files[f"mesh:{file_format}"] = writers.write_mesh(path, corners, faces, vertex_colors, file_format)
+    files["splats:ply"] = writers.write_splats(folder / "splats.ply", _splats(points[:SPLATS]))
     return files
+
+
+SPLATS = 500
+SPLAT_SIGMA = 0.02
+SPLAT_COLOUR = (0.8, 0.4, 0.2)  # sRGB
+
+
+def _splats(points: np.ndarray) -> Splats:
+    """Flat splats on the cube's faces, all one colour and size, facing +z (identity rotation)."""
+    count = len(points)
+    return Splats(
+        positions=points,
+        normals=np.tile([0.0, 0.0, 1.0], (count, 1)),
+        colors=np.tile(SPLAT_COLOUR, (count, 1)),
+        opacities=np.full(count, 0.9),
+        sigmas=np.tile([SPLAT_SIGMA, SPLAT_SIGMA, SPLAT_SIGMA / 20], (count, 1)),
+        rotations=np.tile([1.0, 0.0, 0.0, 0.0], (count, 1)),
+        sh_rest=np.zeros((count, 3, 0)),
+    )
 
 
 def cell_id(version: BlenderVersion) -> str:
@@ -71,6 +92,7 @@ def cell(
 @pytest.mark.slow
 def test_the_cell_runs_the_version_it_names(cell: dict) -> None:
     assert cell["version"] == cell["expected_version"]
+    assert cell["native_splats"] == (tuple(map(int, cell["version"].split("."))) >= (5, 3, 0))
     text = (REPO / "docs" / "blender.md").read_text()
     row = next(line for line in text.splitlines() if line.startswith(f"| {cell['version']} "))
     assert cell["data_method"] in row.split("|")[3]  # the table says which data pass method ran
@@ -113,6 +135,19 @@ def test_every_export_kind_imports_in_place(cell: dict, export_files: dict[str, 
     assert cloud["collection"] == ["In2N Results"]
     assert cloud["modifiers"] == ["NODES"] and cloud["evaluated_points"] == 2000
     assert cloud["radius_input"][0] > 0  # the modifier input was set (5.3 refused the old way)
+    splats = imports["splats:ply"]
+    assert splats["collection"] == ["In2N Results"]
+    if cell["native_splats"]:  # 5.3 and later: a GAUSSIAN_SPLAT point cloud, values as written
+        assert splats["type"] == "POINTCLOUD" and splats["splat_type"] == "GAUSSIAN_SPLAT"
+        assert splats["vertices"] == SPLATS
+        assert splats["scale"] == pytest.approx([SPLAT_SIGMA, SPLAT_SIGMA, SPLAT_SIGMA / 20], rel=1e-4)
+        # radiance:base keeps f_dc as written; the colour rendered is 0.5 + C0 * f_dc (sRGB)
+        colour = [0.5 + writers.SH_C0 * f_dc for f_dc in splats["base_colour"]]
+        assert colour == pytest.approx(SPLAT_COLOUR, abs=1e-4)
+        assert splats["base_alpha"] == pytest.approx(0.9, abs=1e-4)  # the logit read back
+        assert splats["rotation"] == pytest.approx([1.0, 0.0, 0.0, 0.0], abs=1e-6)
+    else:  # older: points coloured by the splats' base colour
+        assert splats["type"] == "MESH" and splats["evaluated_points"] == SPLATS
     for label in ("mesh:ply", "mesh:obj", "mesh:glb"):
         mesh = imports[label]
         assert mesh["collection"] == ["In2N Results"], label

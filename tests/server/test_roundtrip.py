@@ -14,6 +14,7 @@ import pytest
 import trimesh
 from PIL import Image
 from server_process import ServerProcess, upload_parts
+from test_splats_export import read_splats
 
 pytestmark = pytest.mark.slow
 
@@ -74,6 +75,38 @@ def surface_distance(scene, points: np.ndarray, what: str) -> np.ndarray:
     return distance
 
 
+def true_normals(scene, points: np.ndarray) -> np.ndarray:
+    """The unit normal (world frame) of the true surface nearest each point: the ground's or a sphere's."""
+    local = scene.frame.points_to_local(points)
+    candidates = [(np.abs(local[:, 2]), np.tile([0.0, 0.0, 1.0], (len(local), 1)))]
+    for sphere in scene.spheres:
+        offset = local - np.asarray(sphere.centre)
+        length = np.linalg.norm(offset, axis=1)
+        candidates.append((np.abs(length - sphere.radius), offset / np.maximum(length, 1e-12)[:, None]))
+    nearest = np.argmin(np.stack([distance for distance, _ in candidates]), axis=0)
+    normals = np.stack([normal for _, normal in candidates])[nearest, np.arange(len(local))]
+    return normals @ scene.frame.rotation.T
+
+
+def check_splats(scene, data: bytes) -> None:
+    """The splats sit where the point cloud's points do, flat along the true surfaces."""
+    columns = read_splats(data)
+    assert "f_rest_8" in columns and "f_rest_9" not in columns  # sh_degree 1: 3 x 3 coefficients
+    positions = np.stack([columns[axis] for axis in "xyz"], axis=1).astype(np.float64)
+    assert 5000 < len(positions) <= 20000
+    distance = surface_distance(scene, positions, "splats")
+    assert np.median(distance) < 0.12 and np.mean(distance < 0.1) > 0.45
+    normals = np.stack([columns[axis] for axis in ("nx", "ny", "nz")], axis=1)
+    close = distance < 0.05
+    cosine = np.abs(np.sum(normals[close] * true_normals(scene, positions[close]), axis=1))
+    median, aligned = np.median(cosine), np.mean(cosine > 0.9)
+    print(f"splats: |cos| to the true normal, median {median:.3f}, above 0.9 for {aligned:.1%}")
+    assert np.median(cosine) > 0.8
+    scales = np.stack([columns[f"scale_{i}"] for i in range(3)], axis=1)
+    assert np.all(scales[:, 2] < scales[:, 0] - 2.9) and np.allclose(scales[:, 0], scales[:, 1])  # flat discs
+    assert np.all(np.abs(columns["opacity"]) <= np.log(99) + 1e-4)  # logits of [0.01, 0.99]
+
+
 def test_round_trip(start_server, tiny_ip2p_dir: Path, tiny_scene) -> None:
     server: ServerProcess = start_server("--model", str(tiny_ip2p_dir), "--checkpoint-every", "40")
     with server.client() as client:
@@ -128,6 +161,13 @@ def test_round_trip(start_server, tiny_ip2p_dir: Path, tiny_scene) -> None:
             "the same points shifted by 0.15 radius",
         )
         assert np.mean(shifted < 0.05) < np.mean(distance < 0.05)
+
+        splats = client.post(
+            f"/v1/jobs/{job_id}/export", json={"kind": "splats", "num_points": 20000, "sh_degree": 1}
+        )
+        assert splats.status_code == 200, splats.text
+        assert f"{job_id}-splats.ply" in splats.headers["content-disposition"]
+        check_splats(tiny_scene, splats.content)
 
         mesh_response = client.post(
             f"/v1/jobs/{job_id}/export", json={"kind": "mesh", "format": "ply", "resolution": 32}

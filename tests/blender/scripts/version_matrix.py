@@ -85,6 +85,31 @@ def evaluated_points(ob) -> int:
     )
 
 
+def splat_values(ob) -> dict:
+    """A native splat cloud's type and its first splat's scale, base colour and rotation as Blender read
+    them (radiance:base holds f_dc as written and the opacity after a sigmoid)."""
+    if ob.type != "POINTCLOUD":
+        return {}
+    attributes = ob.data.attributes
+    first = {
+        name: list(
+            attributes[name].data[0].vector
+            if hasattr(attributes[name].data[0], "vector")
+            else attributes[name].data[0].value
+        )
+        for name in ("scale", "rotation", "radiance:base")
+        if name in attributes
+    }
+    base = first.get("radiance:base", [])
+    return {
+        "splat_type": ob.data.type,
+        "scale": first.get("scale"),
+        "rotation": first.get("rotation"),
+        "base_colour": base[:3],
+        "base_alpha": base[3] if len(base) > 3 else None,
+    }
+
+
 # -- import every export kind -----------------------------------------------------------------------------
 imports = {}
 for argument in exports:
@@ -107,6 +132,7 @@ for argument in exports:
         ],
         "materials": [m.name for m in ob.data.materials if m is not None],
         "bounds": [list(lo), list(hi)],
+        **splat_values(ob),
     }
 
 # -- unregister -------------------------------------------------------------------------------------------
@@ -119,6 +145,7 @@ emit(
         "version": compat.version_text(),
         "python": ".".join(map(str, sys.version_info[:2])),
         "data_method": data_passes.available_method(),
+        "native_splats": compat.has_native_gaussian_splats(),
         "before": before,
         "after": after,
         "views": views,

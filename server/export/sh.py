@@ -1,0 +1,76 @@
+"""Real spherical harmonics as the reference 3D Gaussian Splatting evaluates them (its `sh_utils.eval_sh`).
+
+A splat's colour seen along the unit direction `d` (from the camera centre to the splat, world frame) is
+`0.5 + sum_k basis_k(d) * coefficient_k`; coefficient 0 is `f_dc`, the others are `f_rest`. The constants
+and signs must be exactly the reference's, or every 3DGS viewer shows other colours than the ones fitted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SH_C0 = 0.28209479177387814
+SH_C1 = 0.4886025119029199
+SH_C2 = (
+    1.0925484305920792,
+    -1.0925484305920792,
+    0.31539156525252005,
+    -1.0925484305920792,
+    0.5462742152960396,
+)
+SH_C3 = (
+    -0.5900435899266435,
+    2.890611442640554,
+    -0.4570457994644658,
+    0.3731763325901154,
+    -0.4570457994644658,
+    1.445305721320277,
+    -0.5900435899266435,
+)
+MAX_SH_DEGREE = 3
+DEFAULT_SH_DEGREE = 0
+"""Colour only (f_dc): what every importer reads; higher degrees add view-dependent colour."""
+
+
+def coefficient_count(degree: int) -> int:
+    """Coefficients per colour channel for `degree`: (degree + 1)^2, f_dc included."""
+    if not 0 <= degree <= MAX_SH_DEGREE:
+        raise ValueError(f"spherical-harmonics degree must be 0..{MAX_SH_DEGREE}, got {degree}")
+    return (degree + 1) ** 2
+
+
+def rest_count(degree: int) -> int:
+    """`f_rest` properties in a PLY of this degree: 3 channels x ((degree + 1)^2 - 1)."""
+    return 3 * (coefficient_count(degree) - 1)
+
+
+def sh_basis(directions: np.ndarray, degree: int) -> np.ndarray:
+    """The basis [..., (degree + 1)^2] at unit `directions` [..., 3], in the reference's order and signs."""
+    count = coefficient_count(degree)
+    d = np.asarray(directions, dtype=np.float64)
+    x, y, z = d[..., 0], d[..., 1], d[..., 2]
+    terms = [np.full(x.shape, SH_C0)]
+    if degree >= 1:
+        terms += [-SH_C1 * y, SH_C1 * z, -SH_C1 * x]
+    if degree >= 2:
+        xx, yy, zz = x * x, y * y, z * z
+        terms += [
+            SH_C2[0] * x * y,
+            SH_C2[1] * y * z,
+            SH_C2[2] * (2 * zz - xx - yy),
+            SH_C2[3] * x * z,
+            SH_C2[4] * (xx - yy),
+        ]
+    if degree >= 3:
+        terms += [
+            SH_C3[0] * y * (3 * xx - yy),
+            SH_C3[1] * x * y * z,
+            SH_C3[2] * y * (4 * zz - xx - yy),
+            SH_C3[3] * z * (2 * zz - 3 * xx - 3 * yy),
+            SH_C3[4] * x * (4 * zz - xx - yy),
+            SH_C3[5] * z * (xx - yy),
+            SH_C3[6] * x * (xx - 3 * yy),
+        ]
+    basis = np.stack(terms, axis=-1)
+    assert basis.shape[-1] == count
+    return basis
