@@ -187,13 +187,15 @@ def _time_data_renders() -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--points", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--size", type=int, default=512, help="image side in pixels")
+    parser.add_argument("--points", type=int, default=1_000_000, help="points of the imported cloud")
+    parser.add_argument("--repeats", type=int, default=20, help="repetitions per timing (median reported)")
     parser.add_argument("--views", type=int, default=24, help="capture benchmark: rig views")
     parser.add_argument("--capture-size", type=int, default=512, help="capture benchmark: image side")
     parser.add_argument("--samples", type=int, default=32, help="capture benchmark: the scene's samples")
-    parser.add_argument("--only", choices=["all", "preview", "import", "capture"], default="all")
+    parser.add_argument(
+        "--only", choices=["all", "preview", "import", "capture"], default="all", help="which timings to run"
+    )
     args = parser.parse_args()
     print(f"bpy {bpy.app.version_string}, numpy {np.__version__}, {os.cpu_count()} CPUs")
     if args.only in ("all", "preview"):

@@ -170,10 +170,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--images", type=int, default=100)
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--previews", type=int, default=5)
-    parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--images", type=int, default=100, help="images per scene")
+    parser.add_argument("--size", type=int, default=512, help="image side in pixels")
+    parser.add_argument("--previews", type=int, default=5, help="previews to request")
+    parser.add_argument("--points", type=int, default=1_000_000, help="points of the export")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-server-") as temp:
         home = Path(temp)

@@ -155,8 +155,8 @@ def markdown_table(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tier", default="in2n-cpu")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "stages.json")
+    parser.add_argument("--tier", default="in2n-cpu", help="the engine's preset tier")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "stages.json", help="JSON file to write")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
     if args.threads:

@@ -131,10 +131,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--scenes", default=",".join(SCENE_NAMES), help="comma-separated scene pairs")
     parser.add_argument("--schedules", default=",".join(SCHEDULE_NAMES), help="comma-separated schedules")
-    parser.add_argument("--base-steps", type=int, default=defaults.base_steps)
-    parser.add_argument("--edit-steps", type=int, default=defaults.edit_steps)
-    parser.add_argument("--eval-every", type=int, default=defaults.eval_every)
-    parser.add_argument("--tier", default=defaults.tier)
+    parser.add_argument(
+        "--base-steps", type=int, default=defaults.base_steps, help="NeRF steps of the base reconstruction"
+    )
+    parser.add_argument(
+        "--edit-steps", type=int, default=defaults.edit_steps, help="NeRF steps of the edit phase"
+    )
+    parser.add_argument(
+        "--eval-every", type=int, default=defaults.eval_every, help="edit steps between held-out measurements"
+    )
+    parser.add_argument("--tier", default=defaults.tier, help="the engine's preset tier")
     parser.add_argument("--size", type=int, default=render_defaults.size, help="image side in pixels")
     parser.add_argument("--views", type=int, default=render_defaults.views, help="training cameras per scene")
     parser.add_argument(
@@ -147,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
         "--seeds", default="0", help="comma-separated seeds; each schedule runs once per seed (mean ± std)"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the results are written")
     parser.add_argument("--cache", type=Path, default=RESULTS_DIR / "cache", help="rendered scene pairs")
     parser.add_argument("--skip-stages", action="store_true", help="do not run the stage timings")
     args = parser.parse_args(argv)

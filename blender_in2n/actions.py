@@ -10,7 +10,7 @@ import os
 import shutil
 from typing import Any
 
-from . import camera_math, capture, job_request
+from . import camera_math, capture, job_request, wire
 from .client import FilePart
 from .session import ActionError, get_session, make_client, require_job, set_busy, status
 from .worker import Tag
@@ -82,7 +82,7 @@ def start_edit(context: Any) -> None:
     if not settings.instruction.strip():
         raise ActionError("type an instruction first, e.g. 'make it look like autumn'")
     st = status(context)
-    if st.state in ("queued", "running"):
+    if st.state in wire.ACTIVE_STATES:
         raise ActionError("a job is running; cancel it first")
     if not st.scene_id:
         if settings.source == "SERVER_PATH":
@@ -103,7 +103,7 @@ def job_params(context: Any, scene_id: str, scene_masked: bool | None = None) ->
     """
     settings = context.scene.in2n
     st = status(context)
-    base = st.job_id if settings.continue_edit and st.job_id and st.state == "completed" else None
+    base = st.job_id if settings.continue_edit and st.job_id and st.state == wire.COMPLETED else None
     return job_request.job_body(
         settings,
         scene_id,
@@ -187,13 +187,19 @@ def import_result(context: Any, kind: str, fmt: str = "ply") -> None:
     job_id = require_job(context)
     settings = context.scene.in2n
     num_points, resolution = settings.num_points, settings.mesh_resolution  # read here: no bpy on the worker
-    masked_only = settings.export_masked_only
+    masked_only, sh_degree = settings.export_masked_only, settings.splat_sh_degree
     client = make_client(context)
     directory = get_session().temp_dir("in2n-result-")
 
     def task() -> tuple[str, str]:
         name, data = client.export(
-            job_id, kind, fmt, num_points=num_points, resolution=resolution, masked_only=masked_only
+            job_id,
+            kind,
+            fmt,
+            num_points=num_points,
+            resolution=resolution,
+            masked_only=masked_only,
+            sh_degree=sh_degree,
         )
         path = os.path.join(directory, name)
         with open(path, "wb") as fh:

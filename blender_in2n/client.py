@@ -301,9 +301,10 @@ class Client:
         kind: str,
         fmt: str = "ply",
         *,
-        num_points: int = 200000,
-        resolution: int = 128,
+        num_points: int = wire.EXPORT_PARAMS["num_points"].default,
+        resolution: int = wire.EXPORT_PARAMS["resolution"].default,
         masked_only: bool = False,
+        sh_degree: int = wire.EXPORT_PARAMS["sh_degree"].default,
     ) -> tuple[str, bytes]:
         """Download the job's geometry; returns (file name, bytes). `masked_only`: the edited objects only."""
         if kind not in wire.EXPORT_KINDS:
@@ -315,6 +316,8 @@ class Client:
         payload = {"kind": kind, "format": fmt, "num_points": int(num_points), "resolution": int(resolution)}
         if masked_only:
             payload["masked_only"] = True  # left out otherwise: servers before it refuse unknown fields
+        if kind == "splats" and sh_degree != wire.EXPORT_PARAMS["sh_degree"].default:
+            payload["sh_degree"] = int(sh_degree)
         route = wire.route("jobs", quote(job_id, safe=""), "export")
         _, headers, data = self.request("POST", route, json_body=payload, timeout=600.0)
         return _filename(headers.get("content-disposition", ""), f"{kind}.{fmt}"), data

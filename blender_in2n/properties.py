@@ -34,6 +34,13 @@ RIG_ITEMS = [
 ]
 TIER_ITEMS = [(tier, tier, f"The {tier} preset") for tier in wire.TIERS]
 SCHEDULE_ITEMS = [(name, name.title(), help_text) for name, help_text in wire.SCHEDULE_HELP.items()]
+
+
+def bounded(param: wire.Bounded) -> dict:
+    """An IntProperty's default, range and tooltip from the protocol's one definition of the parameter."""
+    return {"default": param.default, "min": param.min, "max": param.max, "description": param.doc}
+
+
 PREVIEW_ITEMS = [
     ("CAMERA", "Active Camera", "Preview from the scene's active camera"),
     ("VIEWPORT", "Viewport", "Preview from the current 3D viewport view"),
@@ -128,13 +135,14 @@ class IN2N_PG_settings(bpy.types.PropertyGroup):
     )
 
     preview_from: EnumProperty(name="Preview From", items=PREVIEW_ITEMS, default="CAMERA")
-    preview_size: IntProperty(name="Preview Size", default=256, min=16, max=1024)
+    preview_size: IntProperty(name="Preview Size", **bounded(wire.PREVIEW_SIDE))
     auto_preview: BoolProperty(
         name="Auto Preview", default=True, description="New preview at each checkpoint"
     )
     browse_index: IntProperty(name="Edited View", default=0, min=0)
-    num_points: IntProperty(name="Points", default=200000, min=1000, max=20000000)
-    mesh_resolution: IntProperty(name="Mesh Resolution", default=128, min=16, max=256)
+    num_points: IntProperty(name="Points", **bounded(wire.EXPORT_PARAMS["num_points"]))
+    mesh_resolution: IntProperty(name="Mesh Resolution", **bounded(wire.EXPORT_PARAMS["resolution"]))
+    splat_sh_degree: IntProperty(name="Splat SH Degree", **bounded(wire.EXPORT_PARAMS["sh_degree"]))
     export_masked_only: BoolProperty(
         name="Edited Objects Only",
         default=False,

@@ -118,7 +118,7 @@ def _apply_done(context: Any, session: Session, tag: str, value: Any) -> None:
         st.editor_message = str(editor.get("message") or "")
         if tag == Tag.HEALTH or not was_connected:
             st.message = "connected"
-        if st.job_id and st.state in ("queued", "running") and not session.worker.watching:
+        if st.job_id and st.state in wire.ACTIVE_STATES and not session.worker.watching:
             _watch(context, st.job_id)
     elif tag == Tag.SCENE:
         scene, job, masked = value
@@ -224,7 +224,7 @@ def _apply_event(context: Any, session: Session, event: Any) -> None:
         notify(context, "ERROR", f"In2N job: {data.get('message', 'unknown error')}")
     elif event.kind == wire.EVENT_DONE:
         st.state = str(data.get("state") or st.state)
-        if st.state == "completed":
+        if st.state == wire.COMPLETED:
             st.phase = "done"
             st.progress = 1.0
             if context.scene.in2n.auto_preview:  # the finished scene, once

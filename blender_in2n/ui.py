@@ -6,6 +6,8 @@ from typing import Any
 
 import bpy
 
+from . import wire
+
 
 def format_eta(seconds: float) -> str:
     if seconds < 0:
@@ -106,7 +108,7 @@ class IN2N_PT_edit(_In2NPanel, bpy.types.Panel):
         col.prop(settings, "base_iterations")
         col.prop(settings, "edit_iterations")
         layout.prop(settings, "continue_edit")
-        running = st.state in {"queued", "running"}
+        running = st.state in wire.ACTIVE_STATES
         row = layout.row(align=True)
         row.enabled = not running
         row.operator("in2n.start_edit", icon="SHADERFX")
@@ -122,7 +124,7 @@ class IN2N_PT_edit(_In2NPanel, bpy.types.Panel):
             row = layout.row(align=True)
             if running:
                 row.operator("in2n.cancel", icon="CANCEL")
-            elif st.state in {"cancelled", "failed"}:
+            elif st.state in wire.RESUMABLE_STATES:
                 row.operator("in2n.resume", icon="PLAY")
         if st.message:
             layout.label(text=st.message, icon="INFO")
@@ -155,6 +157,7 @@ class IN2N_PT_results(_In2NPanel, bpy.types.Panel):
         col = layout.column(align=True)
         col.prop(settings, "num_points")
         col.prop(settings, "mesh_resolution")
+        col.prop(settings, "splat_sh_degree")
         layout.prop(settings, "export_masked_only")
         row = layout.row(align=True)
         op = row.operator("in2n.import_result", text="Points", icon="OUTLINER_OB_POINTCLOUD")

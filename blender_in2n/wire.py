@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 API_VERSION = 1
@@ -21,10 +22,13 @@ TOKEN_ENV = "IN2N_TOKEN"
 TIERS = ("in2n", "in2n-small", "in2n-tiny", "in2n-cpu")
 DEFAULT_TIER = "in2n"
 
-# Job lifecycle.
-JOB_STATES = ("queued", "running", "cancelled", "failed", "completed")
-FINAL_STATES = ("cancelled", "failed", "completed")
-PHASES = ("queued", "base", "edit", "done")  # a job's phase; an engine session is in one of the last three
+# Job lifecycle: queued -> running -> completed | failed | cancelled; cancelled and failed ones resume.
+QUEUED, RUNNING, CANCELLED, FAILED, COMPLETED = "queued", "running", "cancelled", "failed", "completed"
+JOB_STATES = (QUEUED, RUNNING, CANCELLED, FAILED, COMPLETED)
+ACTIVE_STATES = (QUEUED, RUNNING)  # the job holds its scene (and its base job) until it leaves these
+RESUMABLE_STATES = (CANCELLED, FAILED)
+FINAL_STATES = (CANCELLED, FAILED, COMPLETED)
+PHASES = (QUEUED, "base", "edit", "done")  # a job's phase; an engine session is in one of the last three
 ENGINE_PHASES = PHASES[1:]
 
 # Edit schedules: "rolling" (the original in2n), "sweep" (Instruct-GS2GS), "once" (a baseline).
@@ -51,6 +55,28 @@ EVENT_KINDS = (EVENT_STATE, EVENT_PROGRESS, EVENT_EDIT, EVENT_PREVIEW, EVENT_ERR
 
 EXPORT_KINDS = ("point_cloud", "mesh", "splats")
 EXPORT_FORMATS = {"point_cloud": ("ply",), "mesh": ("ply", "obj", "glb"), "splats": ("ply",)}
+
+
+@dataclass(frozen=True)
+class Bounded:
+    """A whole-number request parameter: its default, its bounds and what it means (the API's schema, the
+    client's defaults and the panel's property range all read it from here)."""
+
+    default: int
+    min: int
+    max: int
+    doc: str
+
+
+EXPORT_PARAMS = {
+    "num_points": Bounded(200_000, 1, 10_000_000, "point cloud and splats: points (Gaussians) to keep"),
+    "resolution": Bounded(128, 16, 256, "mesh: voxels along the longest side"),
+    "sh_degree": Bounded(
+        0, 0, 3, "splats: spherical-harmonics degree (0: colour only; 1..3 add view-dependent colour)"
+    ),
+}
+PREVIEW_MAX_SIDE = 1024  # px: the most a preview render may have along either side (aspect kept)
+PREVIEW_SIDE = Bounded(256, 16, PREVIEW_MAX_SIDE, "longer side of a preview render, px")
 
 CAMERA_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "transform_matrix")
 

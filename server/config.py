@@ -1,4 +1,8 @@
-"""Settings: everything `in2n-server` can be told, in one object that tests build directly."""
+"""Settings: everything `in2n-server` can be told, in one object that tests build directly.
+
+The command line is generated from this dataclass by tyro (`cli.py`): each field is a flag, its docstring
+the flag's help, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,9 @@ import importlib.util
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
+
+import tyro
 
 from blender_in2n.wire import DEFAULT_HOST, DEFAULT_PORT
 
@@ -25,37 +32,46 @@ class Settings:
     """TCP port."""
     workspace: Path = field(default_factory=default_workspace)
     """Folder holding scenes, jobs, checkpoints and event logs (created if missing)."""
-    device: str = "auto"
-    """"auto", "cuda" or "cpu": where jobs train and previews render."""
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    """Where jobs train and previews render: auto picks CUDA when available."""
     model: str | None = None
-    """Editor model for every job: hub id, local directory or "demo"; None = the tier's default."""
+    """Editor weights for every job: a Hugging Face id, a local diffusers pipeline folder, or "demo" (the
+    small bundled editor); None = the tier's default (timbrooks/instruct-pix2pix)."""
     token: str | None = None
-    """Bearer token every request must carry; required for a non-loopback bind."""
-    allow_roots: list[Path] = field(default_factory=list)
-    """Folders whose nerfstudio datasets `POST /v1/scenes/from-path` may read."""
+    """Bearer token every request must carry ('Authorization: Bearer TOKEN'; or set IN2N_TOKEN); required
+    for a non-loopback bind."""
+    allow_roots: Annotated[
+        list[Path], tyro.conf.arg(name="allow-root", metavar="DIR"), tyro.conf.UseAppendAction
+    ] = field(default_factory=list)
+    """A folder whose nerfstudio datasets `POST /v1/scenes/from-path` may read."""
     max_images: int = 500
     """Most images one scene may have."""
-    max_upload_bytes: int = 2 * 1024**3
-    """Largest accepted upload body."""
+    max_upload_mb: float = 2048.0
+    """Largest accepted upload body, in MiB."""
     max_image_side: int = 8192
     """Largest accepted image side, before the downscale."""
     max_image_size: int = 512
     """Images are downscaled so that their longer side is at most this (IP2P slows badly above 512)."""
     checkpoint_every: int = 200
     """NeRF steps between checkpoints (a killed server resumes from the last one)."""
-    ray: str | None = None
+    ray: Annotated[str | None, tyro.conf.arg(metavar="auto|ADDRESS")] = None
     """None: jobs run one at a time in this process. "auto": start a local Ray on this machine and run
-    as many jobs at once as it has GPUs (CPUs without GPUs); an address: join that Ray cluster."""
+    as many jobs at once as it has GPUs (CPUs without GPUs); an address (HOST:6379): join that Ray cluster,
+    with the workspace on a folder every node sees at the same path. Needs `pip install .[ray]`."""
     ray_job_restarts: int = 3
     """Times Ray restarts a job's actor after its process or node is lost (it resumes from its checkpoint)."""
     ping_seconds: float = 15.0
     """Interval of the SSE keep-alive comment."""
-    log_level: str = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     """uvicorn/logging level."""
 
     def __post_init__(self) -> None:
         self.workspace = Path(self.workspace).expanduser()
         self.allow_roots = [Path(p).expanduser().resolve() for p in self.allow_roots]
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
 
     @property
     def is_loopback(self) -> bool:

@@ -21,6 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {"blender_in2n": ROOT / "blender_in2n", "in2n_server": ROOT / "server"}
 HTTP = ("fastapi", "starlette", "sse_starlette", "uvicorn")
 HEAVY = ("torch", "nerfstudio")
+BLENDER = ("bpy", "mathutils", "bpy_extras", "gpu")
+# The extension's modules that run without Blender (protocol, HTTP client, background worker, camera
+# maths, PNG codec, job body): tests and the server import them in plain Python.
+BPY_FREE = tuple(
+    f"blender_in2n.{name}" for name in ("wire", "client", "worker", "camera_math", "png", "job_request")
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,13 @@ RULES = (
     *(
         Rule(layer, ("ray",), why="only the job backend knows where jobs run")
         for layer in ("in2n_server.api", "in2n_server.engine", "in2n_server.editor", "in2n_server.export")
+    ),
+    *(
+        Rule(module, BLENDER, why="a bpy-free module of the extension runs without Blender")
+        for module in BPY_FREE
+    ),
+    Rule(
+        "in2n_server.jobs", ("in2n_server.api", *HTTP), why="jobs are the domain; routes call them, not back"
     ),
     Rule(
         "in2n_server.jobs.service",
@@ -174,6 +187,9 @@ def test_the_checker_sees_violations(tmp_path: Path) -> None:
         "in2n_server.api.probe": ("import torch.nn\n", "torch at import time"),
         "in2n_server.api.lazy": ("def f():\n    from nerfstudio.cameras import cameras\n", "nerfstudio"),
         "blender_in2n.probe": ("def f():\n    import in2n_server.engine\n", "in2n_server"),
+        "blender_in2n.client": ("def f():\n    import bpy\n", "bpy"),
+        "blender_in2n.wire": ("from mathutils import Matrix\n", "mathutils"),
+        "in2n_server.jobs.probe": ("def f():\n    from ..api import errors\n", "in2n_server.api"),
     }
     for module, (source, expected) in cases.items():
         path = tmp_path / f"{module}.py"
@@ -183,9 +199,23 @@ def test_the_checker_sees_violations(tmp_path: Path) -> None:
     allowed = {
         "in2n_server.api.ok": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import torch\n"
         "def f():\n    import torch\n",
-        "in2n_server.jobs.ok": "from ..engine import workdir\nfrom ..api import errors\n",
+        "in2n_server.jobs.ok": "from ..engine import workdir\nfrom .errors import ConflictError\n",
+        "blender_in2n.capture": "import bpy\nfrom mathutils import Matrix\n",
     }
     for module, source in allowed.items():
         path = tmp_path / f"{module}.py"
         path.write_text(source)
         assert violations([(path, module)]) == [], source
+
+
+@pytest.mark.parametrize("module", BPY_FREE)
+def test_bpy_free_modules_import_without_blender(module: str) -> None:
+    """Also through the other modules of the extension they import (the static rule sees direct imports)."""
+    code = (
+        "import importlib, json, sys\n"
+        f"importlib.import_module({module!r})\n"
+        f"print(json.dumps([m for m in {BLENDER!r} if m in sys.modules]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [], f"importing {module} loads Blender's API"

@@ -28,10 +28,18 @@ END_POINTS = (0.2, 0.35, 0.5)
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scene", default="object")
-    parser.add_argument("--shapes", default="linear,cosine")
-    parser.add_argument("--ends", default=",".join(str(e) for e in END_POINTS))
-    parser.add_argument("--out", type=Path, default=RESULTS / "anneal_sweep.json")
+    parser.add_argument("--scene", default="object", help="which scene")
+    parser.add_argument(
+        "--shapes", default="linear,cosine", help="comma-separated anneal shapes (linear, cosine)"
+    )
+    parser.add_argument(
+        "--ends",
+        default=",".join(str(e) for e in END_POINTS),
+        help="comma-separated anneal end points (highest start noise at the end)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS / "anneal_sweep.json", help="where the results are written"
+    )
     args = parser.parse_args(argv)
     shapes = [s for s in args.shapes.split(",") if s]
     ends = [float(e) for e in args.ends.split(",") if e]

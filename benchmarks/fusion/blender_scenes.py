@@ -302,12 +302,12 @@ def render_pair(scene_name: str, out: Path, size: int, views: int, heldout: int,
 def capture_arguments(scenes: tuple[str, ...]) -> argparse.ArgumentParser:
     """The options both capture scripts take (this one and benchmarks/recon/capture_scenes.py)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scene", choices=scenes, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--views", type=int, default=24)
-    parser.add_argument("--heldout", type=int, default=6)
-    parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--scene", choices=scenes, required=True, help="which scene")
+    parser.add_argument("--out", type=Path, required=True, help="dataset folder to write")
+    parser.add_argument("--size", type=int, default=64, help="image side in pixels")
+    parser.add_argument("--views", type=int, default=24, help="training cameras per scene")
+    parser.add_argument("--heldout", type=int, default=6, help="held-out cameras per scene (measuring only)")
+    parser.add_argument("--samples", type=int, default=32, help="Cycles samples per pixel")
     return parser
 
 

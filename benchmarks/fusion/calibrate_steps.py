@@ -42,9 +42,9 @@ def edit_at(editor, image: torch.Tensor, start: float, steps: int, seed: int) ->
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--images", type=int, default=4, help="images per scene")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the results are written")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

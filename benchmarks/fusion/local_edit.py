@@ -106,13 +106,15 @@ def held_masks(pair: Any) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=48)
-    parser.add_argument("--views", type=int, default=16)
-    parser.add_argument("--heldout", type=int, default=4)
-    parser.add_argument("--base-steps", type=int, default=400)
-    parser.add_argument("--edit-steps", type=int, default=300)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=RESULTS / "local_edit.json")
+    parser.add_argument("--size", type=int, default=48, help="image side in pixels")
+    parser.add_argument("--views", type=int, default=16, help="training cameras per scene")
+    parser.add_argument("--heldout", type=int, default=4, help="held-out cameras per scene (measuring only)")
+    parser.add_argument("--base-steps", type=int, default=400, help="NeRF steps of the base reconstruction")
+    parser.add_argument("--edit-steps", type=int, default=300, help="NeRF steps of the edit phase")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS / "local_edit.json", help="where the results are written"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     settings = RenderSettings(size=args.size, views=args.views, heldout=args.heldout)

@@ -24,7 +24,8 @@ from .seeds import SEED_KEY, difference_vs
 TARGET_FRACTION = 0.9
 REFERENCE_SCHEDULE = "rolling"
 GPU_UNET_PASS_S = 0.0375
-"""One UNet pass, batch 3 (one view's guidance rows), 512², H100 fp16: 0.75 s / 20 steps (issue #12)."""
+"""One UNet pass, batch 3 (one view's guidance rows), 512², H100 fp16: 0.75 s / 20 steps (a figure given
+with the schedules benchmark's requirement, not measured here)."""
 GPU_FREE_ROWS = 6
 """Rows a UNet pass takes at the cost of 3 (assumed: batch 3 leaves about half the device idle)."""
 GPU_VAE_PER_VIEW_S = 0.03

@@ -11,7 +11,8 @@ measures what the product uploads. The true surfaces are sampled from the evalua
         [--opaque]
 
 writes DIR/{train,heldout}/ (transforms.json, images/, depths/) and DIR/surface.npy ([N, 3] world points).
-`--opaque` captures training views as the project did before issue #9: world background, no depth.
+`--opaque` captures training views as the project did before RGBA + depth captures: world background, no
+depth.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ sys.path.insert(0, str(ROOT / "benchmarks" / "fusion"))
 
 import blender_scenes  # noqa: E402
 
-from blender_in2n import capture, ground_truth  # noqa: E402
+from benchmarks import ground_truth  # noqa: E402
+from blender_in2n import capture  # noqa: E402
 
 SCENES = (*blender_scenes.SCENES, "artist")
 ARTIST_CENTRE = Vector((3.0, -2.0, 1.2))

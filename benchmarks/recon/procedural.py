@@ -1,6 +1,6 @@
 """The procedural sample scene (no alpha, no depth: how photos arrive) through the base reconstruction.
 
-Guards issue #9's promise that scenes without what Blender knows train exactly as well as before. Prints the
+Guards the promise that scenes without what Blender knows train exactly as well as before. Prints the
 held-out PSNR of the base NeRF (tier in2n-cpu) against the exact renders at 4 cameras nobody trained on.
 
     .venv/bin/python -m benchmarks.recon.procedural [--views 24 --size 64 --steps 800]
@@ -27,10 +27,10 @@ from in2n_server.samples.procedural import generate_scene
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--views", type=int, default=24)
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=800)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--views", type=int, default=24, help="training cameras per scene")
+    parser.add_argument("--size", type=int, default=64, help="image side in pixels")
+    parser.add_argument("--steps", type=int, default=800, help="NeRF training steps")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as root:

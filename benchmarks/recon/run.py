@@ -10,7 +10,7 @@ evaluated meshes (precision and completeness at τ = 1% and 2% of the bounding-b
         [--size 64 --views 24 --steps 800]
 
 Variants: `blender` (RGBA + depth, the capture as it is now) and `opaque` (world background, no depth:
-how the project captured before issue #9). Writes benchmarks/results/recon.json and recon.png.
+how the project captured before RGBA + depth captures). Writes benchmarks/results/recon.json and recon.png.
 """
 
 from __future__ import annotations
@@ -143,7 +143,8 @@ def _or_empty(export: Any) -> np.ndarray:
 
 
 def unfiltered_points(session: EditSession) -> np.ndarray:
-    """Every opaque pixel of the training views inside the rig's sphere: the export before issue #9."""
+    """Every opaque pixel of the training views inside the rig's sphere: the export before the multi-view
+    agreement filter."""
     cameras = session.training_cameras
     region = Crop.around_cameras(cameras)
     return np.concatenate([backproject(session.render(c), c, crop=region)[0] for c in cameras]).astype(
@@ -176,17 +177,23 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenes", nargs="+", choices=SCENES, default=list(SCENES))
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=["blender"])
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--views", type=int, default=24)
-    parser.add_argument("--heldout", type=int, default=6)
-    parser.add_argument("--steps", type=int, default=800)
-    parser.add_argument("--points", type=int, default=50000)
-    parser.add_argument("--mesh-resolution", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--scenes", nargs="+", choices=SCENES, default=list(SCENES), help="scenes to run")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=VARIANTS,
+        default=["blender"],
+        help="capture variants: blender (RGBA + depth) or opaque (as before)",
+    )
+    parser.add_argument("--size", type=int, default=64, help="image side in pixels")
+    parser.add_argument("--views", type=int, default=24, help="training cameras per scene")
+    parser.add_argument("--heldout", type=int, default=6, help="held-out cameras per scene (measuring only)")
+    parser.add_argument("--steps", type=int, default=800, help="NeRF training steps")
+    parser.add_argument("--points", type=int, default=50000, help="points per export")
+    parser.add_argument("--mesh-resolution", type=int, default=64, help="TSDF voxels along the longest side")
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the results are written")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     results = []

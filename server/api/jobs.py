@@ -14,9 +14,8 @@ from fastapi.responses import FileResponse
 from PIL import Image
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from blender_in2n.wire import EVENT_DONE, FINAL_STATES, route
+from blender_in2n.wire import EVENT_DONE, PREVIEW_MAX_SIDE, route
 
-from ..editor.loading import recommended_settings
 from ..jobs.errors import BadRequestError
 from ..jobs.events import Event, EventHub
 from ..jobs.service import JobService
@@ -36,26 +35,23 @@ def public(record: JobRecord) -> dict[str, Any]:
     route("jobs"), status_code=202, response_model=JobPublic, responses=error_responses(404, 409, 422, 503)
 )
 def create_job(body: JobCreate, jobs: JobService = Depends(deps.jobs)) -> dict[str, Any]:
-    """Queue an edit of a scene; it runs when the device is free (one job at a time).
+    """Queue an edit of a scene; it runs when the device is free.
 
-    Guidance values the client leaves out take the server model's recommended ones (the bundled demo
-    editor wants more image guidance than InstructPix2Pix), else the original in2n defaults.
+    Model-tuned values the client leaves out take the server model's recommended ones (the bundled demo
+    editor wants more image guidance than InstructPix2Pix), else the original in2n defaults; the job
+    stores them resolved.
     """
-    params = body.model_dump()
-    for name, value in recommended_settings(jobs.settings.model).items():
-        if name not in body.model_fields_set:
-            params[name] = value
-    return public(jobs.create(params))
+    return public(jobs.create(body.model_dump()))
 
 
 @router.get(route("jobs"), response_model=list[JobPublic])
 def list_jobs(jobs: JobService = Depends(deps.jobs)) -> list[dict[str, Any]]:
-    return [public(r) for r in jobs.jobs.list()]
+    return [public(r) for r in jobs.list_jobs()]
 
 
 @router.get(route("jobs", "{job_id}"), response_model=JobPublic, responses=error_responses(404))
 def get_job(job_id: str, jobs: JobService = Depends(deps.jobs)) -> dict[str, Any]:
-    return public(jobs.jobs.get(job_id))
+    return public(jobs.get_job(job_id))
 
 
 @router.post(
@@ -118,28 +114,9 @@ async def preview(job_id: str, body: PreviewRequest, jobs: JobService = Depends(
 async def export(job_id: str, body: ExportRequest, jobs: JobService = Depends(deps.jobs)) -> FileResponse:
     """A point cloud, mesh or 3D Gaussian splats in the scene's own world frame, with colours. Never loads
     the editor."""
-    from ..export.run import export_geometry
-
-    out_dir = jobs.workspace.job_dir(job_id) / "exports"
-    jobs.jobs.get(job_id)
-    name = f"{job_id}-{body.kind}.{body.format}"
-
-    def run(session: Any) -> Any:
-        return export_geometry(
-            session,
-            body.kind,
-            body.format,
-            out_dir / name,
-            body.num_points,
-            body.resolution,
-            crop=body.crop,
-            masked_only=body.masked_only,
-            sh_degree=body.sh_degree,
-        )
-
-    future = await asyncio.to_thread(jobs.call_session, job_id, run)
+    future = await asyncio.to_thread(jobs.export, job_id, body.model_dump())
     path = await asyncio.wrap_future(future)
-    return FileResponse(path, media_type="application/octet-stream", filename=name)
+    return FileResponse(path, media_type="application/octet-stream", filename=path.name)
 
 
 @router.get(
@@ -156,7 +133,7 @@ async def events(
     hub: EventHub = Depends(deps.hub),
 ) -> EventSourceResponse:
     """Server-Sent Events of the job; reconnect with `Last-Event-ID` to get everything missed."""
-    jobs.jobs.get(job_id)
+    jobs.get_job(job_id)
     start = after or 0
     if last_event_id is not None and last_event_id.strip():
         if not last_event_id.strip().isdigit():
@@ -177,7 +154,7 @@ async def stream_events(
 ) -> AsyncIterator[ServerSentEvent]:
     """Replay from the log, then follow live events; stop after a `done` that is the latest event."""
     subscription = hub.subscribe(job_id)  # subscribe first, so nothing falls between replay and live
-    event_log = jobs.jobs.events(job_id)
+    event_log = jobs.event_log(job_id)
     last = after
     try:
         backlog = await asyncio.to_thread(event_log.read_after, last)
@@ -189,7 +166,7 @@ async def stream_events(
                 yield to_sse(event)
                 if event.kind == EVENT_DONE and event.seq == event_log.last_seq:
                     return
-            if not backlog and last == event_log.last_seq and _final(jobs, job_id):
+            if not backlog and last == event_log.last_seq and jobs.is_over(job_id):
                 return  # nothing after the client's id and the job is over
             event = await subscription.queue.get()
             if subscription.lagged:  # fell behind: the log has everything
@@ -201,26 +178,20 @@ async def stream_events(
         hub.unsubscribe(subscription)
 
 
-def _final(jobs: JobService, job_id: str) -> bool:
-    try:
-        return jobs.jobs.get(job_id).state in FINAL_STATES
-    except Exception:  # noqa: BLE001 - deleted
-        return True
-
-
 def to_sse(event: Event) -> ServerSentEvent:
     return ServerSentEvent(data=json.dumps(event.data), event=event.kind, id=str(event.seq))
 
 
 def preview_size(cam_w: int, cam_h: int, width: int | None, height: int | None) -> tuple[int, int]:
-    """Requested size; one side alone keeps the camera's aspect ratio; at most 1024 per side (aspect kept)."""
+    """Requested size; one side alone keeps the camera's aspect ratio; at most PREVIEW_MAX_SIDE per side
+    (aspect kept)."""
     if width is None and height is None:
         width, height = cam_w, cam_h
     elif height is None:
         height = max(1, round(width * cam_h / cam_w))
     elif width is None:
         width = max(1, round(height * cam_w / cam_h))
-    shrink = min(1.0, 1024 / max(width, height))
+    shrink = min(1.0, PREVIEW_MAX_SIDE / max(width, height))
     return max(1, round(width * shrink)), max(1, round(height * shrink))
 
 

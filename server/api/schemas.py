@@ -6,10 +6,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-from blender_in2n.wire import EXPORT_FORMATS, EXPORT_KINDS, JOB_STATES, PHASES, WireError, check_pose
+from blender_in2n.wire import (
+    EXPORT_FORMATS,
+    EXPORT_KINDS,
+    EXPORT_PARAMS,
+    JOB_STATES,
+    PHASES,
+    PREVIEW_MAX_SIDE,
+    WireError,
+    check_pose,
+)
 
 from .. import edit_params
-from ..export.sh import DEFAULT_SH_DEGREE, MAX_SH_DEGREE
 
 JobState = Literal[JOB_STATES]  # type: ignore[valid-type]
 JobPhase = Literal[PHASES]  # type: ignore[valid-type]
@@ -129,19 +137,27 @@ class JobPublic(BaseModel):
     updated_at: str
 
 
+def export_field(name: str) -> Any:
+    """The pydantic field of an export parameter, from its one definition (`wire.EXPORT_PARAMS`)."""
+    param = EXPORT_PARAMS[name]
+    return Field(param.default, ge=param.min, le=param.max, description=param.doc)
+
+
 class PreviewRequest(Strict):
     camera: Camera
-    width: int | None = Field(None, ge=1, le=1024, description="resample the camera to this width")
-    height: int | None = Field(None, ge=1, le=1024, description="resample the camera to this height")
+    width: int | None = Field(
+        None, ge=1, le=PREVIEW_MAX_SIDE, description="resample the camera to this width"
+    )
+    height: int | None = Field(
+        None, ge=1, le=PREVIEW_MAX_SIDE, description="resample the camera to this height"
+    )
 
 
 class ExportRequest(Strict):
     kind: ExportKind = "point_cloud"
     format: ExportFormat = "ply"
-    num_points: int = Field(
-        200_000, ge=1, le=10_000_000, description="point cloud and splats: points (Gaussians) to keep"
-    )
-    resolution: int = Field(128, ge=16, le=256, description="mesh: voxels along the longest side")
+    num_points: int = export_field("num_points")
+    resolution: int = export_field("resolution")
     crop: bool = Field(
         True,
         description="keep only geometry inside the scene's bounds (unknown: the sphere the cameras surround)",
@@ -149,12 +165,7 @@ class ExportRequest(Strict):
     masked_only: bool = Field(
         False, description="keep only geometry the views' masks cover: the edited objects (needs masks)"
     )
-    sh_degree: int = Field(
-        DEFAULT_SH_DEGREE,
-        ge=0,
-        le=MAX_SH_DEGREE,
-        description="splats: spherical-harmonics degree (0: colour only; 1..3 add view-dependent colour)",
-    )
+    sh_degree: int = export_field("sh_degree")
 
     @model_validator(mode="after")
     def _format_fits_kind(self) -> ExportRequest:

@@ -3,8 +3,8 @@
 nerfacto is built for unbounded, handheld captures: a contracted far region holds sky and distant walls,
 and a per-image appearance embedding absorbs exposure changes. On a few objects rendered over a plain world
 background both are harmful: with no force pushing a uniform background far away, every view paints its
-own background as fog in front of its camera (held-out PSNR ~19 dB, depth errors ~98%; issue #9's
-measurements). What the dataset knows decides the settings:
+own background as fog in front of its camera (held-out PSNR ~19 dB, depth errors ~98%, measured by
+benchmarks/recon with `--variants opaque`). What the dataset knows decides the settings:
 
 - alpha (RGBA views): nerfstudio's "random" background colour per ray, so empty pixels must be empty;
 - known bounds (from exact depth, or given): scene contraction off, the box as the scene, uniform initial

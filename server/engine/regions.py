@@ -1,4 +1,4 @@
-"""Local edits: the instruction changes what the mask covers and nothing else (issue #11).
+"""Local edits: the instruction changes what the mask covers and nothing else.
 
 InstructPix2Pix changes more than the object an instruction names ("make the vase bronze" tints the
 table too). Blender knows exact per-view masks of the selected objects, so the edit is confined to them:

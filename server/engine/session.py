@@ -514,11 +514,6 @@ class EditSession:
             camera_type=CameraType.PERSPECTIVE,
         ).to(self.device)
 
-    def points_to_scene(self, points: np.ndarray) -> np.ndarray:
-        """Points in nerfstudio's frame -> the scene's own frame ([N, 3])."""
-        rotation, translation = self._to_nerf[:, :3], self._to_nerf[:, 3]
-        return (points / self._nerf_scale - translation) @ rotation
-
     def render(self, camera: CameraSpec) -> RenderResult:
         """Render any camera given in the scene's own frame; depth is z-depth in scene units."""
         nerf_camera = self.camera_to_nerf(camera)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from blender_in2n.wire import EXPORT_PARAMS
+
 SH_C0 = 0.28209479177387814
 SH_C1 = 0.4886025119029199
 SH_C2 = (
@@ -27,8 +29,8 @@ SH_C3 = (
     1.445305721320277,
     -0.5900435899266435,
 )
-MAX_SH_DEGREE = 3
-DEFAULT_SH_DEGREE = 0
+MAX_SH_DEGREE = EXPORT_PARAMS["sh_degree"].max  # the basis above goes up to degree 3
+DEFAULT_SH_DEGREE = EXPORT_PARAMS["sh_degree"].default
 """Colour only (f_dc): what every importer reads; higher degrees add view-dependent colour."""
 
 

@@ -26,6 +26,8 @@ import ray
 from ray.exceptions import ActorDiedError, GetTimeoutError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from blender_in2n.wire import CANCELLED, FAILED
+
 from ..config import Settings
 from ..engine.types import EngineEvent
 from ..fileio import write_json_atomic
@@ -209,7 +211,7 @@ class RayBackend:
             try:
                 spec = self._runner.session_spec(job_id)
             except Exception as exc:  # e.g. its scene was deleted: the job fails, the queue goes on
-                self._runner.job_finished(job_id, None, "failed", classify_error(exc))
+                self._runner.job_finished(job_id, None, FAILED, classify_error(exc))
                 continue
             self._launch(spec)
 
@@ -244,7 +246,7 @@ class RayBackend:
                 except GetTimeoutError:
                     continue  # restarting or busy: ask again
                 except ActorDiedError as exc:  # out of restarts, or its constructor failed
-                    outcome = "cancelled" if job.cancel_requested else "failed"
+                    outcome = CANCELLED if job.cancel_requested else FAILED
                     error = None if job.cancel_requested else lost_worker_error(exc)
                     self._runner.job_finished(job_id, None, outcome, error)
                     return
@@ -266,7 +268,7 @@ class RayBackend:
             self._runner.job_finished(
                 job_id,
                 None,
-                "failed",
+                FAILED,
                 {"code": "internal_error", "message": "lost track of the job's worker"},
             )
         finally:

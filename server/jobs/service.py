@@ -9,30 +9,37 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from blender_in2n.wire import (
+    ACTIVE_STATES,
+    CANCELLED,
+    COMPLETED,
     EVENT_DONE,
     EVENT_EDIT,
     EVENT_ERROR,
     EVENT_PREVIEW,
     EVENT_PROGRESS,
     EVENT_STATE,
+    FAILED,
     FINAL_STATES,
+    QUEUED,
+    RESUMABLE_STATES,
+    RUNNING,
     route,
 )
 
 from ..config import Settings
 from ..engine import workdir as layout
+from . import admission
 from .backend import create_backend
-from .errors import ConflictError, InvalidInputError, NotFoundError
-from .events import Event, EventHub
+from .errors import ConflictError, NotFoundError
+from .events import Event
+from .export_sessions import ExportSessions
 from .sessions import SessionSpec, open_session
 from .store import JobRecord, JobStore, SceneStore, Workspace, new_id
 
@@ -61,8 +68,7 @@ class JobService:
         self.publish = publish
         self.backend = create_backend(self, settings)
         self._ticks: dict[str, tuple[float, float]] = {}  # job -> (last progress event, last persist)
-        self._export_sessions: OrderedDict[str, tuple[float, Any]] = OrderedDict()
-        self._export_lock = threading.Lock()
+        self._export_sessions = ExportSessions(device)
         self._render_lock = threading.Lock()
 
     # --- lifecycle ----------------------------------------------------------------------------------
@@ -70,10 +76,10 @@ class JobService:
     def start(self) -> None:
         """Requeue what a previous server left unfinished (oldest first), then start the backend."""
         for record in self.jobs.list():
-            if record.state in ("queued", "running"):
-                if record.state == "running":
+            if record.state in ACTIVE_STATES:
+                if record.state == RUNNING:
                     self._set_state(
-                        record.job_id, "queued", "the server restarted; resuming from the last checkpoint"
+                        record.job_id, QUEUED, "the server restarted; resuming from the last checkpoint"
                     )
                 self.backend.submit(record.job_id)
         self.backend.start()
@@ -81,86 +87,48 @@ class JobService:
     def stop(self) -> None:
         self.backend.stop()
 
-    def attach_hub(self, hub: EventHub) -> None:
-        self.publish = hub.publish_threadsafe
-
     # --- API operations -----------------------------------------------------------------------------
 
-    def check_editor(self) -> None:
-        """Refuse a job up front when its editor cannot load here (offline without weights, a bad path)."""
-        from ..editor.loading import EditorUnavailableError, describe_model, resolve_model
-
-        available, message = describe_model(self.settings.model)
-        if available:
-            return
-        local = Path(resolve_model(self.settings.model)).expanduser().exists()
-        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "")
-        if local or offline:
-            raise EditorUnavailableError(message)
-
     def create(self, params: dict[str, Any]) -> JobRecord:
+        params = admission.resolved_params(params, self.settings.model)
         self.scenes.get(params["scene_id"])
-        self.check_editor()
-        self._check_masks(params)
+        admission.check_editor(self.settings.model)
+        admission.check_scene_data(params, self.workspace.scene_dir(params["scene_id"]) / "dataset")
         base = params.get("base_job_id")
         if base is not None:
             base_record = self.jobs.get(base)
-            if base_record.state in ("queued", "running"):
+            if base_record.state in ACTIVE_STATES:
                 raise ConflictError(f"base job {base} is still {base_record.state}", field="base_job_id")
             if not layout.checkpoint_path(self.workspace.session_dir(base)).is_file():
                 raise ConflictError(f"base job {base} has no checkpoint to start from", field="base_job_id")
         record = JobRecord(job_id=new_id("j"), scene_id=params["scene_id"], params=params)
         self.jobs.create(record)
-        self._emit(record.job_id, EVENT_STATE, {"state": "queued", "phase": "queued", "message": "queued"})
+        self._emit(record.job_id, EVENT_STATE, {"state": QUEUED, "phase": QUEUED, "message": "queued"})
         self.backend.submit(record.job_id)
         log.info("job %s queued on scene %s: %r", record.job_id, record.scene_id, params["instruction"])
         return self.jobs.get(record.job_id)
 
-    def _check_masks(self, params: dict[str, Any]) -> None:
-        """A masked or cropped edit needs a scene whose every view has a mask, a warped start one whose every
-        view has depth (422 naming the field)."""
-        from ..engine.dataset import (
-            DEPTHS_MISSING,
-            MASKS_MISSING,
-            has_depths,
-            has_masks,
-            needs_masks,
-            read_transforms,
-        )
-
-        region, crop = params.get("edit_region", "all"), bool(params.get("crop_to_mask", False))
-        warp = bool(params.get("warp_start", False))
-        if not needs_masks(region, crop) and not warp:
-            return
-        meta = read_transforms(self.workspace.scene_dir(params["scene_id"]) / "dataset")
-        if needs_masks(region, crop) and not has_masks(meta):
-            raise InvalidInputError(
-                MASKS_MISSING, field="edit_region" if region == "masked" else "crop_to_mask"
-            )
-        if warp and not has_depths(meta):
-            raise InvalidInputError(DEPTHS_MISSING, field="warp_start")
-
     def cancel(self, job_id: str) -> JobRecord:
         record = self.jobs.get(job_id)
-        if record.state == "cancelled":
+        if record.state == CANCELLED:
             return record
-        if record.state in ("completed", "failed"):
+        if record.state in (COMPLETED, FAILED):
             raise ConflictError(f"job {job_id} is already {record.state}")
         if self.backend.withdraw(job_id):
-            return self._finish(job_id, "cancelled", None, "cancelled before it started")
+            return self._finish(job_id, CANCELLED, None, "cancelled before it started")
         if self.backend.cancel(job_id):
             return self.jobs.update(job_id, message="cancelling after the current step")
         # Neither waiting nor running: the worker is between picking it up and running it.
-        return self._finish(job_id, "cancelled", None, "cancelled")
+        return self._finish(job_id, CANCELLED, None, "cancelled")
 
     def resume(self, job_id: str) -> JobRecord:
         record = self.jobs.get(job_id)
-        if record.state not in ("cancelled", "failed"):
+        if record.state not in RESUMABLE_STATES:
             raise ConflictError(f"job {job_id} is {record.state}; only cancelled or failed jobs resume")
         if not layout.has_session(self.workspace.session_dir(job_id)):
             self.scenes.get(record.scene_id)  # never started: it still needs its scene
         record = self._set_state(
-            job_id, "queued", "queued again; continues from its last checkpoint", error=None
+            job_id, QUEUED, "queued again; continues from its last checkpoint", error=None
         )
         self.backend.submit(job_id)
         return record
@@ -171,26 +139,55 @@ class JobService:
         dependants = [
             r.job_id
             for r in self.jobs.list()
-            if r.params.get("base_job_id") == job_id and r.state in ("queued", "running")
+            if r.params.get("base_job_id") == job_id and r.state in ACTIVE_STATES
         ]
         if dependants:
             raise ConflictError(f"job {dependants[0]} starts from this job's checkpoint and has not run yet")
         self.backend.withdraw(job_id)
         if self.backend.cancel(job_id) and not self.backend.wait_idle(job_id, timeout):
             raise ConflictError(f"job {job_id} did not stop in {timeout:.0f} s; try again")
-        self._drop_export_session(job_id)
+        self._export_sessions.drop(job_id)
         self.jobs.remove(job_id)
 
     def delete_scene(self, scene_id: str) -> None:
         self.scenes.get(scene_id)
-        busy = [
-            r.job_id for r in self.jobs.list() if r.scene_id == scene_id and r.state in ("queued", "running")
-        ]
+        busy = [r.job_id for r in self.jobs.list() if r.scene_id == scene_id and r.state in ACTIVE_STATES]
         if busy:
             raise ConflictError(
                 f"job {busy[0]} on this scene is {self.jobs.get(busy[0]).state}; cancel it first"
             )
         self.scenes.remove(scene_id)
+
+    def list_jobs(self) -> list[JobRecord]:
+        return self.jobs.list()
+
+    def get_job(self, job_id: str) -> JobRecord:
+        return self.jobs.get(job_id)
+
+    def event_log(self, job_id: str) -> Any:
+        """The job's event log (to replay from; 404 for an unknown job)."""
+        self.jobs.get(job_id)
+        return self.jobs.events(job_id)
+
+    def is_over(self, job_id: str) -> bool:
+        """Whether the job is in a final state, or gone."""
+        try:
+            return self.jobs.get(job_id).state in FINAL_STATES
+        except NotFoundError:
+            return True
+
+    def export(self, job_id: str, options: dict[str, Any]) -> concurrent.futures.Future[Path]:
+        """Write the job's geometry (`ExportRequest` fields: kind, format, sizes, crop, masked_only,
+        sh_degree) into its exports folder; the future holds the file's path."""
+        from ..export.run import export_geometry
+
+        self.jobs.get(job_id)
+        options = dict(options)
+        kind, file_format = options.pop("kind"), options.pop("format")
+        path = self.workspace.job_dir(job_id) / "exports" / f"{job_id}-{kind}.{file_format}"
+        return self.call_session(
+            job_id, lambda session: export_geometry(session, kind, file_format, path, **options)
+        )
 
     def call_session(self, job_id: str, call: Callable[[Any], Any]) -> concurrent.futures.Future[Any]:
         """Run `call(session)` where it is safe: on the training thread if the job is running, else on an
@@ -201,7 +198,7 @@ class JobService:
             return future
         future = concurrent.futures.Future()
         try:
-            session = self._export_session(job_id, record)
+            session = self._export_sessions.get(job_id, self.workspace.session_dir(job_id), record.state)
             with self._render_lock:  # one idle-job render at a time (sessions are not thread-safe)
                 future.set_result(call(session))
         except Exception as exc:  # handed to the waiting request
@@ -254,13 +251,13 @@ class JobService:
         return open_session(self.session_spec(job_id), self.device, on_event)
 
     def job_started(self, job_id: str, session: Any) -> None:
-        self._drop_export_session(job_id)  # the running session now owns the checkpoint
+        self._export_sessions.drop(job_id)  # the running session now owns the checkpoint
         progress = session.progress
         self._ticks[job_id] = (0.0, time.monotonic())
         self.jobs.update(
-            job_id, state="running", phase=progress.phase, error=None, message=f"training ({progress.phase})"
+            job_id, state=RUNNING, phase=progress.phase, error=None, message=f"training ({progress.phase})"
         )
-        self._emit(job_id, EVENT_STATE, {"state": "running", "phase": progress.phase, "message": "started"})
+        self._emit(job_id, EVENT_STATE, {"state": RUNNING, "phase": progress.phase, "message": "started"})
         self.job_tick(job_id, session, force=True)
 
     def job_tick(self, job_id: str, session: Any, force: bool = False) -> None:
@@ -306,7 +303,7 @@ class JobService:
             if phase in ("base", "edit", "done"):
                 self.jobs.update(job_id, phase=phase, message=f"training ({phase})")
                 self._emit(
-                    job_id, EVENT_STATE, {"state": "running", "phase": phase, "message": f"phase {phase}"}
+                    job_id, EVENT_STATE, {"state": RUNNING, "phase": phase, "message": f"phase {phase}"}
                 )
 
     def job_note(self, job_id: str, message: str) -> None:
@@ -322,18 +319,18 @@ class JobService:
             self.jobs.get(job_id)
         except NotFoundError:  # deleted while it ran
             return
-        if session is not None and outcome != "failed":
+        if session is not None and outcome != FAILED:
             try:
                 self.job_tick(job_id, session, force=True)
             except Exception:  # noqa: BLE001 - progress is cosmetic here
                 log.exception("job %s: final progress", job_id)
         if outcome == "interrupted":
-            self._set_state(job_id, "queued", "the server stopped; the job resumes at the next start")
+            self._set_state(job_id, QUEUED, "the server stopped; the job resumes at the next start")
             return
         messages = {
-            "completed": "edit finished",
-            "cancelled": "cancelled",
-            "failed": (error or {}).get("message", ""),
+            COMPLETED: "edit finished",
+            CANCELLED: "cancelled",
+            FAILED: (error or {}).get("message", ""),
         }
         self._finish(job_id, outcome, error, messages.get(outcome, outcome))
 
@@ -341,7 +338,7 @@ class JobService:
 
     def _finish(self, job_id: str, state: str, error: dict[str, str] | None, message: str) -> JobRecord:
         changes: dict[str, Any] = {"error": error}
-        if state == "completed":
+        if state == COMPLETED:
             changes.update(phase="done", progress=1.0, eta_seconds=0.0)
         record = self._set_state(job_id, state, message, **changes)
         if error is not None:
@@ -358,31 +355,3 @@ class JobService:
     def _emit(self, job_id: str, kind: str, data: dict[str, Any]) -> None:
         event = self.jobs.events(job_id).append(kind, data)
         self.publish(job_id, event)
-
-    def _export_session(self, job_id: str, record: JobRecord) -> Any:
-        checkpoint = layout.checkpoint_path(self.workspace.session_dir(job_id))
-        if not checkpoint.is_file():
-            raise ConflictError(
-                f"job {job_id} has no reconstruction yet (it is {record.state}); try again later"
-            )
-        stamp = checkpoint.stat().st_mtime
-        with self._export_lock:
-            cached = self._export_sessions.get(job_id)
-            if cached is not None and cached[0] == stamp:
-                self._export_sessions.move_to_end(job_id)
-                return cached[1]
-            from ..engine.session import EditSession
-
-            session = EditSession.open_for_export(self.workspace.session_dir(job_id), device=self.device)
-            self._export_sessions[job_id] = (stamp, session)
-            while len(self._export_sessions) > 2:
-                self._export_sessions.popitem(last=False)
-            return session
-
-    def _drop_export_session(self, job_id: str) -> None:
-        with self._export_lock:
-            self._export_sessions.pop(job_id, None)
-
-    @staticmethod
-    def is_final(state: str) -> bool:
-        return state in FINAL_STATES

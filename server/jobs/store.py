@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from blender_in2n.wire import QUEUED
+
 from ..fileio import read_json, write_json_atomic
 from .errors import NotFoundError
 from .events import EventLog
@@ -46,8 +48,8 @@ class JobRecord:
     job_id: str
     scene_id: str
     params: dict[str, Any]
-    state: str = "queued"
-    phase: str = "queued"
+    state: str = QUEUED
+    phase: str = QUEUED  # the first phase is named like the state
     step: int = 0
     total_steps: int = 0
     progress: float = 0.0

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from blender_in2n.wire import CANCELLED, COMPLETED, FAILED
+
 from ..editor.loading import EditorUnavailableError
 from ..engine.dataset import DatasetError
 from .errors import ConflictError
@@ -139,7 +141,7 @@ class Worker:
 
     def _run(self, job_id: str) -> None:
         session = None
-        outcome, error = "failed", None
+        outcome, error = FAILED, None
         try:
             session = self._runner.open_session(job_id, lambda event: self._on_event(job_id, session, event))
             self._runner.job_started(job_id, session)
@@ -154,13 +156,11 @@ class Worker:
             self._serve_calls(session)
             with self._lock:
                 cancelled, stopping = job_id in self._cancel, self._stopping
-            outcome = (
-                "completed" if finished else "cancelled" if cancelled else "interrupted" if stopping else ""
-            )
+            outcome = COMPLETED if finished else CANCELLED if cancelled else "interrupted" if stopping else ""
             if not outcome:  # run() returned early without a reason we know: treat as interrupted
                 outcome = "interrupted"
         except Exception as exc:  # classified for the user; the traceback goes to the log
-            outcome, error = "failed", classify_error(exc)
+            outcome, error = FAILED, classify_error(exc)
             if error["code"] == "internal_error":
                 log.exception("job %s failed", job_id)
             else:

@@ -139,17 +139,6 @@ def ring_poses(count: int, radius: float, elevation_deg: float, phase_deg: float
     return poses
 
 
-def render_view(
-    c2w_local: np.ndarray,
-    width: int,
-    height: int,
-    focal: float,
-    spheres: tuple[Sphere, ...] = DEFAULT_SPHERES,
-) -> np.ndarray:
-    """Ray-cast one view in the local frame; returns [H, W, 3] float32 in [0, 1]."""
-    return render_layers(c2w_local, width, height, focal, spheres)[0]
-
-
 def render_layers(
     c2w_local: np.ndarray,
     width: int,

@@ -2,7 +2,7 @@
 
 The procedural scene without its ground, rendered with alpha and depth (`as_blender_capture`), stands in
 for a Blender capture of objects on a plain world background: the case that reconstructed as fog before
-the engine used alpha and depth (issue #9). Real nerfstudio training on the CPU, the tiny IP2P editor.
+the engine used alpha and depth. Real nerfstudio training on the CPU, the tiny IP2P editor.
 """
 
 from __future__ import annotations

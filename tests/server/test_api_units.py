@@ -86,3 +86,25 @@ def test_errors_of_every_layer_map_to_one_status(error: Exception, status: int, 
     body = response.json()["error"]
     assert (body["code"], body["field"]) == (code, field)
     assert (str(error) in body["message"]) == (status != 500)  # a 500 never shows the exception
+
+
+def test_export_and_preview_parameters_come_from_the_protocol() -> None:
+    """The API's bounds and defaults, the client's defaults and the preview cap are the protocol's."""
+    import inspect
+
+    from blender_in2n import wire
+    from blender_in2n.client import Client
+    from in2n_server.api.schemas import ExportRequest, PreviewRequest
+
+    schema = ExportRequest.model_json_schema()["properties"]
+    client_defaults = inspect.signature(Client.export).parameters
+    for name, param in wire.EXPORT_PARAMS.items():
+        field = schema[name]
+        assert (field["default"], field["minimum"], field["maximum"]) == (param.default, param.min, param.max)
+        assert field["description"] == param.doc
+        assert client_defaults[name].default == param.default
+    preview = PreviewRequest.model_json_schema()["properties"]
+    for side in ("width", "height"):
+        bounds = next(option for option in preview[side]["anyOf"] if option.get("type") == "integer")
+        assert bounds["maximum"] == wire.PREVIEW_MAX_SIDE
+    assert preview_size(4000, 2000, None, None)[0] == wire.PREVIEW_MAX_SIDE

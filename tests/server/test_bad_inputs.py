@@ -655,3 +655,50 @@ def test_a_local_edit_of_a_scene_without_masks_is_refused(
         assert client.get("/v1/jobs").json() == []
     finally:
         assert client.delete(f"/v1/scenes/{scene_id}").status_code == 204
+
+
+@pytest.fixture
+def scene_id(client: httpx.Client, tiny_scene_dir: Path) -> Iterator[str]:
+    data, files = upload_parts(tiny_scene_dir)
+    response = client.post("/v1/scenes", data=data, files=files)
+    assert response.status_code == 201, response.text
+    yield response.json()["scene_id"]
+    for record in client.get("/v1/jobs").json():
+        client.post(f"/v1/jobs/{record['job_id']}/cancel")
+        client.delete(f"/v1/jobs/{record['job_id']}")
+    assert client.delete(f"/v1/scenes/{response.json()['scene_id']}").status_code == 204
+
+
+def test_a_cross_field_rule_is_a_422_naming_the_fields_with_nothing_written(
+    server: ServerProcess, client: httpx.Client, scene_id: str
+) -> None:
+    """The engine's own rule (annealing ends at or above the lowest start noise) is checked at the edge:
+    it used to answer 202, write a job and fail it as an internal error."""
+    before = workspace_snapshot(server.workspace)
+    response = client.post("/v1/jobs", **job(scene_id=scene_id, anneal=True, anneal_to=0.01, lower_bound=0.3))
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == ("validation_error", "anneal_to")
+    assert "anneal_to" in error["message"] and "lower_bound" in error["message"]
+    assert workspace_snapshot(server.workspace) == before
+    assert client.get("/v1/jobs").json() == []
+
+
+def test_a_job_stores_the_models_defaults_resolved_once(
+    server: ServerProcess, client: httpx.Client, scene_id: str
+) -> None:
+    """On `--model demo`, 4 views per call keep the demo editor's rate per view (5 NeRF steps per view:
+    20 between calls), as EditParams, the docs and the Blender tooltip say; a rate that is set stays."""
+    from in2n_server.editor.loading import recommended_settings
+
+    demo = recommended_settings("demo")
+    response = client.post("/v1/jobs", **job(scene_id=scene_id, edit_count=4, base_iterations=0))
+    assert response.status_code == 202, response.text
+    params = response.json()["params"]
+    assert params["edit_rate"] == 4 * demo["edit_rate"] == 20
+    for name in ("guidance_scale", "image_guidance_scale", "upper_bound"):
+        assert params[name] == demo[name], name
+    client.post(f"/v1/jobs/{response.json()['job_id']}/cancel")
+    response = client.post("/v1/jobs", **job(scene_id=scene_id, edit_count=4, edit_rate=7))
+    assert response.status_code == 202, response.text
+    assert response.json()["params"]["edit_rate"] == 7

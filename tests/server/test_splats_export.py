@@ -37,6 +37,7 @@ from in2n_server.export.splats import (
     splats,
 )
 from in2n_server.export.writers import splat_properties, splats_ply
+from in2n_server.jobs.service import JobService
 
 
 def read_splats(data: bytes) -> dict[str, np.ndarray]:
@@ -190,12 +191,14 @@ class FlatView:
         return None
 
 
-def test_a_flat_view_gives_hand_computed_gaussians() -> None:
+def test_a_flat_view_gives_hand_computed_gaussians(monkeypatch: pytest.MonkeyPatch) -> None:
     """8 x 8 pixels at depth 4, focal 100: footprint 0.04; inner pixels 0.45 of it, the image's border
-    (no neighbour on one side) 0.25; 0.05 of that along the normal; opacity 0.8; normal +y.
+    (no neighbour on one side) 0.25; NORMAL_SHARE of that along the normal; opacity 0.8; normal +y. (The
+    neighbour-spacing floor is off here: `test_sparse_splats_grow_to_their_neighbours_spacing`.)
 
     42 Gaussians: the most for which the view is rendered at its own 8 x 8 (then drawn from its 64 pixels).
     """
+    monkeypatch.setattr(splats_module, "GAP_SHARE", 0.0)
     count = 42
     out = read_splats(splats_ply(splats(FlatView(), num_points=count)))
     assert len(out["x"]) == count
@@ -224,7 +227,19 @@ def sphere_normals_error(gaussians: Splats) -> np.ndarray:
     return np.sum(radial * gaussians.normals, axis=1)
 
 
-def test_splats_lie_on_the_sphere_as_discs_along_its_surface() -> None:
+def test_sparse_splats_grow_to_their_neighbours_spacing() -> None:
+    """The mean distance to the 3 nearest others, by hand: a unit square's corners are 1, 1 and sqrt(2)
+    from each other; the in-plane sigma is at least GAP_SHARE of it, the footprint rule where larger."""
+    square = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]], np.float64)
+    np.testing.assert_allclose(splats_module.neighbour_spacing(square), (2 + math.sqrt(2)) / 3)
+    assert splats_module.neighbour_spacing(square[:3]).tolist() == [0.0, 0.0, 0.0]  # too few to tell
+    sparse = read_splats(splats_ply(splats(FlatView(), num_points=4)))  # 4 of 64 pixels: far apart
+    dense = read_splats(splats_ply(splats(FlatView(), num_points=42)))
+    assert np.exp(sparse["scale_0"]).min() > np.exp(dense["scale_0"]).max()
+
+
+def test_splats_lie_on_the_sphere_as_discs_along_its_surface(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(splats_module, "GAP_SHARE", 0.0)  # the footprint rule alone
     scene = SphereScene()
     gaussians = splats(scene, num_points=5000)
     points, colours = point_cloud(scene, num_points=5000)
@@ -362,7 +377,10 @@ class EmptyScene(SphereScene):
 
 
 class FakeJobs:
-    """The three things the export route asks of the job service, around one stand-in session."""
+    """The job service around one stand-in session: its real `export`, over what that method asks of the
+    service (a job lookup, the workspace's job folder, a session call)."""
+
+    export = JobService.export
 
     def __init__(self, root: Path, session: Any) -> None:
         self.session = session

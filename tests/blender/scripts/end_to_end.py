@@ -6,7 +6,6 @@ operators; the timer function (results.drain) is called by hand: bpy.app.timers 
 
 from __future__ import annotations
 
-import importlib
 import sys
 import time
 
@@ -14,12 +13,13 @@ import bpy
 import numpy as np
 from _common import emit, install
 
+from benchmarks import ground_truth
+
 zip_path, port = sys.argv[1], int(sys.argv[2])
 ext = install(zip_path)
 session = ext.session
 capture = ext.capture
 MODULE = "bl_ext.user_default.blender_in2n"
-ground_truth = importlib.import_module(f"{MODULE}.ground_truth")
 prefs = bpy.context.preferences.addons[MODULE].preferences
 prefs.port = port
 status = bpy.context.window_manager.in2n

@@ -2,7 +2,8 @@
 
 Surface samples of the evaluated meshes (modifiers applied), spread uniformly by area in world space:
 an imported result's points can be scored by their distance to them (precision), and the samples by their
-distance to the result (completeness). Used by the Blender tests and the reconstruction benchmark.
+distance to the result (completeness). Used by the Blender tests and the reconstruction benchmark (a
+bpy module, but not part of the extension: the artist never needs it).
 """
 
 from __future__ import annotations

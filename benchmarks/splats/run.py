@@ -1,0 +1,225 @@
+"""Gaussian splats against the NeRF and the point cloud, rendered by Blender 5.3 at held-out cameras.
+
+For each reconstruction-report scene (captured by the extension, `benchmarks/recon`), and for the fusion
+benchmark's edited `object` pair after its IDU run (rolling schedule, reference editor): trains the base
+reconstruction (tier in2n-cpu), exports the splats and the point cloud as the server does (same point
+budget), renders both with Blender 5.3 after importing them with the extension's importer
+(`render_results.py`: native splats; the point cloud as today's import shows it), and scores them and the
+NeRF's own renders against Blender's render of the scene at held-out cameras nobody trained on (PSNR and
+SSIM, all composited on white). Also times the two exports.
+
+    .venv/bin/python -m benchmarks.splats.run [--scenes object tabletop] [--size 64 --views 24 --steps 800]
+        [--points 50000] [--no-edited-pair] [--blender .venv-blender-5.3/bin/python]
+
+Writes benchmarks/results/splats.json and splats.png (rows: Blender's render, NeRF, splats, point cloud).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from in2n_server.engine.session import EditSession
+from in2n_server.engine.types import CameraSpec, EditParams
+from in2n_server.export.pointcloud import point_cloud
+from in2n_server.export.splats import splats
+from in2n_server.export.writers import write_point_cloud, write_splats
+
+from ..fusion.metrics import mean_scores
+from ..fusion.reference_editor import ReferenceEditor, ReferenceEditorSettings
+from ..fusion.runner import HeldOut, train_base
+from ..fusion.scenes import load_dataset, render_scene_pair
+from ..fusion.schedules import FusionConfig, schedule_params
+from ..recon.run import CACHE, RESULTS, SCENES, WHITE, capture_scene, load_views
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+KINDS = ("splats", "point_cloud")
+
+
+def over_white(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        rgba = np.asarray(image.convert("RGBA"), np.float32) / 255.0
+    return rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])
+
+
+def blender_renders(blender: Path, cameras: Path, files: dict[str, Path], out: Path, samples: int) -> dict:
+    """Render every result file at the cameras of a transforms.json with the given Blender (its own
+    process)."""
+    command = [str(blender), str(HERE / "render_results.py"), "--cameras", str(cameras)]
+    command += ["--out", str(out), "--samples", str(samples)]
+    command += [arg for kind, path in files.items() for arg in ("--result", f"{kind}={path}")]
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(out / "blender-user"))
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"rendering the results failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+def measure(scene: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """A reconstruction-report scene: the base NeRF against Blender's render of the scene."""
+    data = capture_scene(scene, "blender", args.size, args.views, args.heldout)
+    params = EditParams(
+        instruction="(reconstruction only)",
+        tier="in2n-cpu",
+        base_iterations=args.steps,
+        edit_iterations=0,
+        optimize_cameras=False,
+        seed=args.seed,
+    )
+    shutil.rmtree(work, ignore_errors=True)
+    session = EditSession.create(data / "train", work / "job", params, device="cpu")
+    session.run(checkpoint_every=10**9)
+    held = load_views(data / "heldout")
+    cameras = [camera for camera, _, _ in held]
+    references = [colour for _, colour, _ in held]
+    return score(scene, session, cameras, data / "heldout" / "transforms.json", references, args, work)
+
+
+def measure_edited_pair(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """The fusion benchmark's `object` pair after its IDU run (rolling, reference editor, its default
+    settings): the edited NeRF against Blender's render of the edited scene."""
+    pair = render_scene_pair("object", RESULTS / "cache")
+    held_out = HeldOut(pair)
+    config = FusionConfig(seed=args.seed)
+    shutil.rmtree(work, ignore_errors=True)
+    train_base(pair, work / "base", config, held_out, print)
+    _, originals = load_dataset(pair.train_dir)
+    _, targets = load_dataset(pair.train_edited_dir)
+    params = schedule_params("rolling", len(originals), config)
+    editor = ReferenceEditor(
+        targets, originals, ReferenceEditorSettings(seed=args.seed), diffusion_steps=params.diffusion_steps
+    )
+    session = EditSession.create(
+        pair.train_dir, work / "edit", params, editor=editor, device="cpu", base_checkpoint=work / "base"
+    )
+    for _ in range(config.edit_steps):
+        session.step()
+    cameras_json = pair.heldout_edited_dir / "transforms.json"
+    return score(
+        "object (edited)", session, held_out.cameras, cameras_json, list(held_out.edited), args, work
+    )
+
+
+def score(
+    name: str,
+    session: EditSession,
+    cameras: list[CameraSpec],
+    cameras_json: Path,
+    references: list[np.ndarray],
+    args: argparse.Namespace,
+    work: Path,
+) -> dict[str, Any]:
+    """Export splats and points from `session`, render them in Blender and score them with the NeRF."""
+    nerf = [np.clip(session.render(camera).over(WHITE), 0, 1).astype(np.float32) for camera in cameras]
+    files, export_s, counts = {}, {}, {}
+    started = time.perf_counter()
+    gaussians = splats(session, args.points, sh_degree=args.sh_degree)
+    export_s["splats"] = time.perf_counter() - started
+    files["splats"] = write_splats(work / "splats.ply", gaussians)
+    counts["splats"] = len(gaussians)
+    started = time.perf_counter()
+    points, colours = point_cloud(session, args.points)
+    export_s["point_cloud"] = time.perf_counter() - started
+    files["point_cloud"] = write_point_cloud(work / "point_cloud.ply", points, colours)
+    counts["point_cloud"] = len(points)
+    rendered = blender_renders(args.blender, cameras_json, files, work / "renders", args.samples)
+    images = {"nerf": nerf}
+    for kind in KINDS:
+        images[kind] = [over_white(work / "renders" / kind / f"{i:04d}.png") for i in range(len(cameras))]
+    scores = {kind: mean_scores(views, references) for kind, views in images.items()}
+    line = ", ".join(f"{kind} {s['psnr']:.2f} dB / {s['ssim']:.3f}" for kind, s in scores.items())
+    print(f"{name}: {line} | export s: splats {export_s['splats']:.1f}, points {export_s['point_cloud']:.1f}")
+    return {
+        "scene": name,
+        "scores": scores,
+        "counts": counts,
+        "export_s": export_s,
+        "blender": rendered,
+        "images": images,
+        "references": references,
+    }
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    """Per scene, the first two held-out views: Blender's render, the NeRF, the splats, the point cloud."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = ("references", "nerf", *KINDS)
+    columns = [(r, i) for r in results for i in range(min(2, len(r["references"])))]
+    fig, axes = plt.subplots(
+        len(rows), len(columns), figsize=(2.0 * len(columns), 2.1 * len(rows)), squeeze=False
+    )
+    for col, (result, index) in enumerate(columns):
+        for row, name in enumerate(rows):
+            views = result["references"] if name == "references" else result["images"][name]
+            ax = axes[row][col]
+            ax.imshow(np.clip(views[index], 0, 1))
+            ax.set_xticks([]), ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"{result['scene']} #{index}", fontsize=9)
+            if col == 0:
+                ax.set_ylabel(
+                    {"references": "Blender", "point_cloud": "point cloud"}.get(name, name), fontsize=9
+                )
+            if name != "references":
+                score = result["scores"][name]
+                ax.set_xlabel(f"{score['psnr']:.1f} dB (mean)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenes", nargs="*", choices=SCENES, default=list(SCENES), help="recon scenes")
+    parser.add_argument("--size", type=int, default=64, help="capture size, px (longer side)")
+    parser.add_argument("--views", type=int, default=24, help="training views per scene")
+    parser.add_argument("--heldout", type=int, default=6, help="held-out views per scene")
+    parser.add_argument("--steps", type=int, default=800, help="NeRF training steps")
+    parser.add_argument("--points", type=int, default=50000, help="splats and points per export")
+    parser.add_argument("--sh-degree", type=int, default=0, help="spherical-harmonics degree of the splats")
+    parser.add_argument("--samples", type=int, default=16, help="Cycles samples of the result renders")
+    parser.add_argument("--seed", type=int, default=0, help="training (and reference editor) seed")
+    parser.add_argument(
+        "--edited-pair",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also the fusion benchmark's object pair after its IDU run (rolling, reference editor)",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument(
+        "--blender",
+        type=Path,
+        default=REPO / ".venv-blender-5.3" / "bin" / "python",
+        help="a Python with bpy 5.3 or later",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for splats.json and splats.png")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    results = [measure_edited_pair(args, CACHE / "splats" / "object-edited")] if args.edited_pair else []
+    results += [measure(scene, args, CACHE / "splats" / scene) for scene in args.scenes]
+    args.out.mkdir(parents=True, exist_ok=True)
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"}
+    plain = [{k: v for k, v in r.items() if k not in ("images", "references")} for r in results]
+    (args.out / "splats.json").write_text(json.dumps({"settings": settings, "results": plain}, indent=1))
+    plot(results, args.out / "splats.png")
+    print(f"wrote {args.out / 'splats.json'} and {args.out / 'splats.png'}")
+
+
+if __name__ == "__main__":
+    main()
