@@ -33,6 +33,8 @@ from blender_in2n import wire
 Tier = Literal[wire.TIERS]  # type: ignore[valid-type]
 Schedule = Literal[wire.SCHEDULES]  # type: ignore[valid-type]
 EditRegion = Literal[wire.EDIT_REGIONS]  # type: ignore[valid-type]
+JOINT_ATTENTION_MODES = ("off", "anchor", "all")  # editor/joint_attention.py; not on the wire (no panel)
+JointAttention = Literal[JOINT_ATTENTION_MODES]  # type: ignore[valid-type]
 
 JOB = "job"  # a field a job sets (in JobCreate)
 SERVER = "server"  # a field the server sets from its own flags (in2n-server --model, --max-image-size)
@@ -73,6 +75,8 @@ class EditParams:
     """NeRF steps between edit steps, rolling (unset: the model's recommended value times edit_count)."""
     edit_count: int = _param(1, ge=1, le=1000)
     """Views edited at each edit step (rolling schedule), in one batched editor call."""
+    joint_attention: JointAttention = _param("off")
+    """Views of one batched call attend to each other: off; anchor (to the call's first view); all."""
     schedule: Schedule = _param(wire.DEFAULT_SCHEDULE)
     """rolling: the original's; sweep: every view every sweep_every steps; once: edit all, then train."""
     sweep_every: int = _param(2500, ge=1, le=1_000_000)
@@ -107,6 +111,9 @@ class EditParams:
             raise ValueError(
                 f"edit_region: choose one of {', '.join(wire.EDIT_REGIONS)}, got {self.edit_region!r}"
             )
+        if self.joint_attention not in JOINT_ATTENTION_MODES:
+            modes = ", ".join(JOINT_ATTENTION_MODES)
+            raise ValueError(f"joint_attention: choose one of {modes}, got {self.joint_attention!r}")
         if self.upper_bound is not None and self.lower_bound >= self.upper_bound:
             raise ValueError("lower_bound must be below upper_bound")
         if self.anneal and self.anneal_to < self.lower_bound:
@@ -137,6 +144,7 @@ PIPELINE_FIELDS = {
     "edit_iterations": "edit_iterations",
     "edit_rate": "edit_rate",
     "edit_count": "edit_count",
+    "joint_attention": "joint_attention",
     "schedule": "schedule",
     "sweep_every": "sweep_every",
     "anneal": "anneal",
@@ -155,6 +163,7 @@ EDITOR_FIELDS = (
     "lower_bound",
     "upper_bound",
     "scale_steps",
+    "joint_attention",
 )
 
 

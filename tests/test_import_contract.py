@@ -165,6 +165,7 @@ def test_every_layer_imports_only_what_it_may() -> None:
     assert not problems, "import contract broken:\n" + "\n".join(problems)
 
 
+@pytest.mark.slow  # a fresh interpreter per module
 @pytest.mark.parametrize("module", LIGHT_MODULES)
 def test_the_http_side_imports_without_torch_or_nerfstudio(module: str) -> None:
     code = (
@@ -208,6 +209,7 @@ def test_the_checker_sees_violations(tmp_path: Path) -> None:
         assert violations([(path, module)]) == [], source
 
 
+@pytest.mark.slow  # a fresh interpreter per module
 @pytest.mark.parametrize("module", BPY_FREE)
 def test_bpy_free_modules_import_without_blender(module: str) -> None:
     """Also through the other modules of the extension they import (the static rule sees direct imports)."""

@@ -26,6 +26,7 @@ from .edit_math import (
     step_stride,
     steps_for_start,
 )
+from .joint_attention import JOINT_LAYERS, JOINT_MODES, MAX_JOINT_VIEWS, joint_attention
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,14 @@ class EditSettings:
     lower_bound: float = edit_params.default("lower_bound")
     upper_bound: float = edit_params.resolve_model_defaults({}, {})["upper_bound"]
     scale_steps: bool = edit_params.default("scale_steps")
+    joint_attention: str = edit_params.default("joint_attention")
+    joint_layers: str = "all"
+    """Which self-attentions are joint when `joint_attention` is on (joint_attention.JOINT_LAYERS)."""
 
     def __post_init__(self) -> None:
         start_timestep_range(self.lower_bound, self.upper_bound)
+        _check_choice("joint_attention", self.joint_attention, JOINT_MODES)
+        _check_choice("joint_layers", self.joint_layers, JOINT_LAYERS)
         if self.diffusion_steps < 1:
             raise ValueError(f"diffusion_steps must be at least 1, got {self.diffusion_steps}")
 
@@ -58,6 +64,11 @@ class EditSettings:
             name: resolved[name] for name in edit_params.EDITOR_FIELDS if resolved.get(name) is not None
         }
         return cls(**chosen)
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}: choose one of {', '.join(choices)}, got {value!r}")
 
 
 class InstructPix2PixEditor:
@@ -147,7 +158,8 @@ class InstructPix2PixEditor:
         Each view draws its own start timestep, as it would edited alone (batching must not change what an
         edit is, only its cost); they all take the same number of steps, each at its own stride. On a GPU
         the three-way guidance batch of one view leaves most of the device idle; k views per call cost far
-        less than k calls.
+        less than k calls. With `settings.joint_attention` on, the views also attend to each other
+        (editor/joint_attention.py), so that one call makes one edit seen from several cameras.
         """
         if not renders or len(renders) != len(originals) or len(renders) != len(view_indices):
             raise ValueError("edit_batch: expected as many renders, originals and view indices, at least one")
@@ -184,19 +196,21 @@ class InstructPix2PixEditor:
         noise = torch.randn(latents.shape, generator=self.generator).to(self.device, self.dtype)
         latents = self.scheduler.add_noise(latents, noise, timesteps[0])
 
-        # 4. Denoise with two-way classifier-free guidance.
+        # 4. Denoise with two-way classifier-free guidance (with joint attention: the views of each
+        # guidance branch attend to each other, in groups of at most MAX_JOINT_VIEWS).
         alphas = self.scheduler.alphas_cumprod.to(self.device, torch.float32)
         final_alpha = self.scheduler.final_alpha_cumprod.to(self.device, torch.float32)
-        for t in timesteps:
-            model_input = torch.cat([torch.cat([latents] * 3), condition], dim=1)
-            predicted = self.unet(model_input, t.repeat(3), encoder_hidden_states=embeddings).sample
-            noise_text, noise_image, noise_uncond = predicted.float().chunk(3)
-            guided = combine_guidance(
-                noise_text, noise_image, noise_uncond, s.guidance_scale, s.image_guidance_scale
-            )
-            alpha = alphas[t].view(-1, 1, 1, 1)
-            alpha_prev = previous_alpha(alphas, t - strides, final_alpha).view(-1, 1, 1, 1)
-            latents = ddim_step(latents.float(), guided, alpha, alpha_prev).to(self.dtype)
+        with joint_attention(self.unet, s.joint_attention, count, s.joint_layers, MAX_JOINT_VIEWS):
+            for t in timesteps:
+                model_input = torch.cat([torch.cat([latents] * 3), condition], dim=1)
+                predicted = self.unet(model_input, t.repeat(3), encoder_hidden_states=embeddings).sample
+                noise_text, noise_image, noise_uncond = predicted.float().chunk(3)
+                guided = combine_guidance(
+                    noise_text, noise_image, noise_uncond, s.guidance_scale, s.image_guidance_scale
+                )
+                alpha = alphas[t].view(-1, 1, 1, 1)
+                alpha_prev = previous_alpha(alphas, t - strides, final_alpha).view(-1, 1, 1, 1)
+                latents = ddim_step(latents.float(), guided, alpha, alpha_prev).to(self.dtype)
         self.unet_passes += num_steps
 
         # 5. Decode, clamp to [0, 1] and bring back to the inputs' size and device.

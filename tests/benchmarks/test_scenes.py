@@ -12,7 +12,10 @@ import pytest
 from benchmarks.fusion.scenes import RenderSettings, load_dataset, render_scene_pair
 
 # Only checked, not imported: Blender runs in the subprocess that renders.
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason="needs bpy (the dev extra)")
+pytestmark = [
+    pytest.mark.slow,  # renders with Blender
+    pytest.mark.skipif(importlib.util.find_spec("bpy") is None, reason="needs bpy (the dev extra)"),
+]
 
 TINY = RenderSettings(size=24, views=3, heldout=2, samples=4)
 

@@ -10,6 +10,8 @@ from bpy_helpers import run_bpy_script
 
 from blender_in2n import camera_math
 
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
+
 
 def test_intrinsics_match_world_to_camera_view_over_the_grid(blender_home: Path) -> None:
     result = run_bpy_script("intrinsics_grid.py", home=blender_home)

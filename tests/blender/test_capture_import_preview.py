@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from bpy_helpers import run_bpy_script
 
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
+
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory) -> dict:

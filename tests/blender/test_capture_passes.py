@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from bpy_helpers import run_bpy_script
 
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
+
 DEPTH_RTOL = 1e-4
 MAX_MASK_MISMATCH = 3  # pixels per view, a silhouette within 0.005 px of a pixel centre (measured: 0)
 

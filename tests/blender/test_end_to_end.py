@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from bpy_helpers import run_bpy_script
 
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
+
 # Measured 2026-12-02 at this test's size (16 views, 48 px, 60 base steps on the CPU tier): 0.718 of the
 # imported points within 2% of the objects' diagonal of a true surface, 0.978 within 5% (median distance
 # 1.2% of the diagonal). Before the RGBA + depth capture none were: the cloud sat in front of the cameras.
@@ -16,7 +18,6 @@ E2E_PRECISION_BAR = 0.55
 E2E_PRECISION_5PCT_BAR = 0.9
 
 
-@pytest.mark.slow
 def test_capture_edit_preview_and_import_against_a_real_server(
     extension_zip: Path, blender_home: Path, in2n_server: dict
 ) -> None:

@@ -9,6 +9,8 @@ import build_extension
 import pytest
 from bpy_helpers import free_port, run_bpy_script
 
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
+
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from bpy_helpers import free_port, run_bpy_script
 
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
 
-@pytest.mark.slow
+
 def test_local_server_restart_mid_job(
     extension_zip: Path, blender_home: Path, tiny_ip2p_dir: Path, tmp_path: Path
 ) -> None:

@@ -16,6 +16,8 @@ from bpy_helpers import BlenderVersion, blender_versions, run_bpy_script
 from in2n_server.export import writers
 from in2n_server.export.splats import Splats
 
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
+
 REPO = Path(__file__).resolve().parents[2]
 VERSIONS = blender_versions()
 CUBE_BOUNDS = ([-1.0, -1.0, -1.0], [1.0, 1.0, 1.0])
@@ -89,7 +91,6 @@ def cell(
     return result
 
 
-@pytest.mark.slow
 def test_the_cell_runs_the_version_it_names(cell: dict) -> None:
     assert cell["version"] == cell["expected_version"]
     assert cell["native_splats"] == (tuple(map(int, cell["version"].split("."))) >= (5, 3, 0))
@@ -98,7 +99,6 @@ def test_the_cell_runs_the_version_it_names(cell: dict) -> None:
     assert cell["data_method"] in row.split("|")[3]  # the table says which data pass method ran
 
 
-@pytest.mark.slow
 def test_install_register_and_unregister(cell: dict) -> None:
     before, after = cell["before"], cell["after"]
     assert before["enabled"] and before["scene_prop"]
@@ -106,7 +106,6 @@ def test_install_register_and_unregister(cell: dict) -> None:
     assert after == {"panels": [], "scene_prop": False, "threads": [], "enabled": False}
 
 
-@pytest.mark.slow
 def test_capture_colour_alpha_masks_and_depth_match_ray_casts(cell: dict) -> None:
     assert len(cell["views"]) == 2
     for view in cell["views"]:
@@ -122,12 +121,10 @@ def test_capture_colour_alpha_masks_and_depth_match_ray_casts(cell: dict) -> Non
         assert view["alpha_background_max"] == 0 and view["alpha_interior_min"] == 255
 
 
-@pytest.mark.slow
 def test_preview_shows_in_place(cell: dict) -> None:
     assert cell["preview"] == {"size": [16, 12], "first_pixel": [0.0, 0.0, 1.0, 1.0]}
 
 
-@pytest.mark.slow
 def test_every_export_kind_imports_in_place(cell: dict, export_files: dict[str, Path]) -> None:
     imports = cell["imports"]
     assert set(imports) == set(export_files)

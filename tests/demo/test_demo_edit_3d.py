@@ -27,6 +27,8 @@ if str(REPO_ROOT) not in sys.path:  # tools/ is not installed
 
 from tools.demo_editor.metrics import edge_correlation, hue_share  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
+
 BLUE_HUE = 225.0
 BASE_STEPS, EDIT_STEPS = 400, 300
 

@@ -10,9 +10,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from in2n_server.samples.demo import DemoSettings, run_demo
+
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
 
 TINY = DemoSettings(
     views=12,

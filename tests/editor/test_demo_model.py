@@ -23,6 +23,8 @@ if str(REPO_ROOT) not in sys.path:  # tools/ is not installed
 from in2n_server.editor.loading import recommended_settings  # noqa: E402
 from tools.demo_editor.metrics import brightness, edge_correlation, hue_share  # noqa: E402
 
+pytestmark = pytest.mark.slow  # runs the demo editor's diffusion on the CPU (seconds per edit)
+
 BLUE = 230.0
 RECOMMENDED = recommended_settings(str(MODEL_DIR))  # the model's own in2n_recommended.json
 GUIDANCE, IMAGE_GUIDANCE = RECOMMENDED["guidance_scale"], RECOMMENDED["image_guidance_scale"]

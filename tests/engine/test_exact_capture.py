@@ -19,6 +19,8 @@ from in2n_server.engine.types import CameraSpec, EditParams
 from in2n_server.export.pointcloud import point_cloud
 from in2n_server.samples.procedural import generate_scene
 
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
+
 BASE, EDIT, RATE = 300, 30, 10
 
 

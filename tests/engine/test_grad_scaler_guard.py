@@ -16,6 +16,8 @@ from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
 
 from in2n_server.engine.session import EditSession, optimizer_stepped
 
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
+
 
 class OneParameterPipeline:
     """`loss = weight * factor`: a factor near float32's limit overflows once the scaler scales it."""

@@ -16,6 +16,8 @@ from in2n_server.engine.session import EditSession
 from in2n_server.engine.types import EditParams
 from in2n_server.samples.procedural import generate_scene
 
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
+
 EDIT_STEPS, RATE, PER_CALL = 30, 10, 3
 PAINT = torch.tensor([1.0, 0.0, 0.0])
 

@@ -19,6 +19,8 @@ from in2n_server.engine.regions import soft_mask
 from in2n_server.engine.session import EditSession
 from in2n_server.engine.types import EditParams
 
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
+
 
 def with_quarter_masks(scene_root: Path, out: Path) -> Path:
     shutil.copytree(scene_root, out)

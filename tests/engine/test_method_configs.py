@@ -11,6 +11,8 @@ import pytest
 
 from in2n_server.engine.method_configs import TIERS, tier_config
 
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
+
 
 def test_tiers_differ_where_they_should() -> None:
     full, small, tiny, cpu = (tier_config(t) for t in TIERS)

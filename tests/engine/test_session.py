@@ -17,6 +17,8 @@ from in2n_server.engine.schedule import EditSchedule
 from in2n_server.engine.session import EditSession
 from in2n_server.engine.types import CameraSpec, EditParams
 
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
+
 BASE, EDIT, RATE = 150, 200, 10
 CRASH_AT = BASE + 110  # a checkpoint is written here ...
 LOST_STEPS = 25  # ... then the process "dies" after these further steps

@@ -6,7 +6,10 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 from server_process import free_port, server_command
+
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
 
 
 def test_non_loopback_bind_without_token_refuses_to_start(tmp_path: Path) -> None:

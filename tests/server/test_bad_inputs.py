@@ -14,6 +14,8 @@ import pytest
 from PIL import Image
 from server_process import ServerProcess, upload_parts, workspace_snapshot
 
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
+
 IDENTITY = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 3], [0, 0, 0, 1]]
 
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from in2n_server import config
 from in2n_server.cli import settings_from_args
 
@@ -28,6 +30,7 @@ def field_docstrings() -> dict[str, str]:
     return docs
 
 
+@pytest.mark.slow  # starts a process
 def test_help_lists_every_setting_with_its_docstring() -> None:
     env = dict(os.environ, COLUMNS="1000")
     command = [

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
 
 
 def test_openapi_fuzzing_finds_no_server_error(start_server, tmp_path: Path) -> None:

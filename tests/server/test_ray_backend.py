@@ -23,8 +23,8 @@ import pytest
 from PIL import Image
 from server_process import ServerProcess, upload_parts
 
-pytestmark = pytest.mark.slow
 pytest.importorskip("ray", reason="the Ray extra is not installed (pip install '.[ray]')")
+pytestmark = pytest.mark.slow  # starts servers, a Ray cluster and interpreters
 
 JOB = {
     "instruction": "make it blue",
@@ -206,6 +206,7 @@ import sys
 from fastapi.testclient import TestClient
 from in2n_server.app import create_app
 from in2n_server.config import Settings
+
 with TestClient(create_app(Settings(workspace={str(tmp_path)!r}, device="cpu"))) as client:
     assert client.get("/v1/health").status_code == 200
 print("ray" in sys.modules, any(name.startswith("ray.") for name in sys.modules))

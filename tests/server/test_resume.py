@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from server_process import ServerProcess, upload_parts
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
 
 JOB = {
     "instruction": "make it blue",
