@@ -167,27 +167,33 @@ def _line(s: dict[str, Any]) -> str:
 
 
 def table(results: dict[str, Any]) -> list[str]:
-    """docs/benchmarks.md's table: one row per scene, start noise and mode, against the unedited floor."""
+    """docs/benchmarks.md's table: one row per scene, start noise and mode, against the unedited floor.
+
+    Paired columns: per call, the mode's figure over `batched`'s (same views, same draws), mean ± s.e."""
     rows = [
-        "| scene | start noise | mode | disagreement ×100 (per call, ± s.e.) | vs batched (paired) "
-        "| blue share (objects' pixels) | vs batched (paired) | edge correlation | co-visible px | CPU s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| scene | start noise | mode | disagreement ×100 (± s.e. over calls) | vs batched (paired) "
+        "| per unit of edit change | vs batched (paired) | blue share, objects' pixels (whole image) "
+        "| vs batched (paired) | edge correlation | CPU s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for scene, result in results["scenes"].items():
         floor = result["floor"]  # the unedited photos' own disagreement
         rows.append(
-            f"| {scene} | — | photos (floor) | {100 * floor['disagreement']:.2f} | — | — | — | — "
-            f"| {floor['pixels']} | — |"
+            f"| {scene} | — | photos (floor) | {100 * floor['disagreement']:.2f} "
+            f"| — | — | — | — | — | — | — |"
         )
         for start, modes in result["starts"].items():
+            reference = modes.get("batched")
             for mode, s in modes.items():
                 d, de = s["disagreement_per_call"]
+                r, re = s["relative_per_call"]
                 rows.append(
                     f"| {scene} | {start} | {mode} | {100 * d:.2f} ± {100 * de:.2f} "
-                    f"| {_paired(s, modes.get('batched'), 'disagreement')} "
-                    f"| {s['blue_share'][0]:.3f} ({s['surface_blue_share'][0]:.3f}) "
-                    f"| {_paired(s, modes.get('batched'), 'blue_share')} | {s['edge_correlation'][0]:.3f} "
-                    f"| {s['pixels']} | {s['seconds']:.0f} |"
+                    f"| {_paired(s, reference, 'disagreement')} | {r:.3f} ± {re:.3f} "
+                    f"| {_paired(s, reference, 'relative')} "
+                    f"| {s['surface_blue_share'][0]:.3f} ({s['blue_share'][0]:.3f}) "
+                    f"| {_paired(s, reference, 'surface_blue_share')} | {s['edge_correlation'][0]:.3f} "
+                    f"| {s['seconds']:.0f} |"
                 )
     return rows
 
@@ -219,10 +225,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--heldout", type=int, default=6, help="held-out cameras per scene (measuring only)")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--table", action="store_true", help="only print the table of the results file")
     args = parser.parse_args(argv)
+    path = RESULTS / "joint_attention_2d.json"
+    if args.table:
+        print("\n".join(table(json.loads(path.read_text()))))
+        return
     torch.set_num_threads(args.threads)
     pipe = load_ip2p_pipeline("demo", torch.device("cpu"), torch.float32)
-    path = RESULTS / "joint_attention_2d.json"
     for scene in args.scenes:
         results = save_scene(path, scene, measure_scene(pipe, scene, args), vars(args))
     print("\n".join(table(results)))

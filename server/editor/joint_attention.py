@@ -165,8 +165,11 @@ class JointAttnProcessor:
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float | None) -> torch.Tensor:
         """[branches*views, heads, N, d] -> same: each branch's views attend group by group."""
         grouped = [x.unflatten(0, (x.shape[0] // self.views, self.views)) for x in (q, k, v)]
+        groups = view_groups(self.views, self.group)
+        if len(groups) == 1:
+            return ATTEND[self.mode](*grouped, scale).flatten(0, 1)
         out = torch.empty_like(grouped[0])
-        for views in view_groups(self.views, self.group):
+        for views in groups:
             part = slice(views.start, views.stop)
             out[:, part] = ATTEND[self.mode](*(x[:, part] for x in grouped), scale)
         return out.flatten(0, 1)
