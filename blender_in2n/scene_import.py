@@ -99,13 +99,18 @@ def _auto_radius(ob: Any) -> float:
     return max(0.6 * math.sqrt(area / count), 1e-4)
 
 
-def _color_material(name: str, attribute: str) -> Any:
-    """A material whose base colour is the colour attribute `attribute` (reused by name)."""
+def _empty_material(name: str) -> tuple[Any, Any, Any]:
+    """The material `name` (reused by name) with a node tree holding only its output node."""
     material = bpy.data.materials.get(name) or bpy.data.materials.new(name)
     compat.enable_material_nodes(material)
     tree = material.node_tree
     tree.nodes.clear()
-    output = tree.nodes.new("ShaderNodeOutputMaterial")
+    return material, tree, tree.nodes.new("ShaderNodeOutputMaterial")
+
+
+def _color_material(name: str, attribute: str) -> Any:
+    """A material whose base colour is the colour attribute `attribute` (reused by name)."""
+    material, tree, output = _empty_material(name)
     shader = tree.nodes.new("ShaderNodeBsdfPrincipled")
     tree.links.new(shader.outputs["BSDF"], output.inputs["Surface"])
     if attribute:
@@ -120,11 +125,7 @@ def _color_material(name: str, attribute: str) -> Any:
 def _splat_colour_material(name: str) -> Any:
     """Emission of the splats' base colour, 0.5 + SH_C0 * f_dc (sRGB, decoded to linear with gamma 2.2):
     splats are radiance, so they are shown unlit as Blender 5.3 renders them."""
-    material = bpy.data.materials.get(name) or bpy.data.materials.new(name)
-    compat.enable_material_nodes(material)
-    tree = material.node_tree
-    tree.nodes.clear()
-    output = tree.nodes.new("ShaderNodeOutputMaterial")
+    material, tree, output = _empty_material(name)
     emission = tree.nodes.new("ShaderNodeEmission")
     combine = tree.nodes.new("ShaderNodeCombineXYZ")
     for channel, socket in enumerate(("X", "Y", "Z")):

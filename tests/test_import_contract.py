@@ -160,6 +160,18 @@ def source_files() -> list[tuple[Path, str]]:
     return [(path, module_name(path)) for path in files]
 
 
+def loaded_by_importing(module: str, watched: tuple[str, ...]) -> list[str]:
+    """Which of `watched` are in `sys.modules` after importing `module` in a fresh interpreter."""
+    code = (
+        "import importlib, json, sys\n"
+        f"importlib.import_module({module!r})\n"
+        f"print(json.dumps([m for m in {watched!r} if m in sys.modules]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def test_every_layer_imports_only_what_it_may() -> None:
     problems = violations(source_files())
     assert not problems, "import contract broken:\n" + "\n".join(problems)
@@ -168,14 +180,7 @@ def test_every_layer_imports_only_what_it_may() -> None:
 @pytest.mark.slow  # a fresh interpreter per module
 @pytest.mark.parametrize("module", LIGHT_MODULES)
 def test_the_http_side_imports_without_torch_or_nerfstudio(module: str) -> None:
-    code = (
-        "import importlib, json, sys\n"
-        f"importlib.import_module({module!r})\n"
-        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    loaded = loaded_by_importing(module, HEAVY)
     assert loaded == [], f"importing {module} loads {', '.join(loaded)} (it must stay importable without)"
 
 
@@ -213,11 +218,4 @@ def test_the_checker_sees_violations(tmp_path: Path) -> None:
 @pytest.mark.parametrize("module", BPY_FREE)
 def test_bpy_free_modules_import_without_blender(module: str) -> None:
     """Also through the other modules of the extension they import (the static rule sees direct imports)."""
-    code = (
-        "import importlib, json, sys\n"
-        f"importlib.import_module({module!r})\n"
-        f"print(json.dumps([m for m in {BLENDER!r} if m in sys.modules]))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == [], f"importing {module} loads Blender's API"
+    assert loaded_by_importing(module, BLENDER) == [], f"importing {module} loads Blender's API"

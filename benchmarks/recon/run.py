@@ -81,21 +81,27 @@ def load_views(dataset: Path) -> list[tuple[CameraSpec, np.ndarray, np.ndarray]]
     return views
 
 
-def measure(scene: str, variant: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    data = capture_scene(scene, variant, args.size, args.views, args.heldout)
+def train_reconstruction(dataset: Path, workdir: Path, steps: int, seed: int) -> tuple[EditSession, float]:
+    """The base reconstruction of a captured dataset (tier in2n-cpu, exact cameras) in a fresh `workdir`;
+    returns the session and the seconds its training took."""
     params = EditParams(
         instruction="(reconstruction only)",
         tier="in2n-cpu",
-        base_iterations=args.steps,
+        base_iterations=steps,
         edit_iterations=0,
         optimize_cameras=False,
-        seed=args.seed,
+        seed=seed,
     )
-    shutil.rmtree(work, ignore_errors=True)
-    session = EditSession.create(data / "train", work, params, device="cpu")
+    shutil.rmtree(workdir, ignore_errors=True)
+    session = EditSession.create(dataset, workdir, params, device="cpu")
     started = time.perf_counter()
     session.run(checkpoint_every=10**9)
-    train_s = time.perf_counter() - started
+    return session, time.perf_counter() - started
+
+
+def measure(scene: str, variant: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    data = capture_scene(scene, variant, args.size, args.views, args.heldout)
+    session, train_s = train_reconstruction(data / "train", work, args.steps, args.seed)
     held = load_views(data / "heldout")
     renders = [session.render(camera) for camera, _, _ in held]
     images = [np.clip(r.over(WHITE), 0, 1).astype(np.float32) for r in renders]

@@ -30,7 +30,7 @@ import torch
 from PIL import Image
 
 from in2n_server.engine.session import EditSession
-from in2n_server.engine.types import CameraSpec, EditParams
+from in2n_server.engine.types import CameraSpec
 from in2n_server.export.pointcloud import point_cloud
 from in2n_server.export.splats import splats
 from in2n_server.export.writers import write_point_cloud, write_splats
@@ -40,7 +40,7 @@ from ..fusion.reference_editor import ReferenceEditor, ReferenceEditorSettings
 from ..fusion.runner import HeldOut, train_base
 from ..fusion.scenes import load_dataset, render_scene_pair
 from ..fusion.schedules import FusionConfig, schedule_params
-from ..recon.run import CACHE, RESULTS, SCENES, WHITE, capture_scene, load_views
+from ..recon.run import CACHE, RESULTS, SCENES, WHITE, capture_scene, load_views, train_reconstruction
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -70,17 +70,8 @@ def blender_renders(blender: Path, cameras: Path, files: dict[str, Path], out: P
 def measure(scene: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """A reconstruction-report scene: the base NeRF against Blender's render of the scene."""
     data = capture_scene(scene, "blender", args.size, args.views, args.heldout)
-    params = EditParams(
-        instruction="(reconstruction only)",
-        tier="in2n-cpu",
-        base_iterations=args.steps,
-        edit_iterations=0,
-        optimize_cameras=False,
-        seed=args.seed,
-    )
     shutil.rmtree(work, ignore_errors=True)
-    session = EditSession.create(data / "train", work / "job", params, device="cpu")
-    session.run(checkpoint_every=10**9)
+    session, _ = train_reconstruction(data / "train", work / "job", args.steps, args.seed)
     held = load_views(data / "heldout")
     cameras = [camera for camera, _, _ in held]
     references = [colour for _, colour, _ in held]
