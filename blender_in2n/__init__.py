@@ -1,7 +1,7 @@
 """Instruct-NeRF2NeRF for Blender: capture a scene, edit it on an in2n server, bring the result back.
 
 Only registration lives here. Submodules that need bpy are imported inside `register`, so the server and
-plain-Python tests can import `blender_in2n.wire` and `blender_in2n.client` without Blender.
+plain-Python tests can import `blender_in2n.protocol` and `blender_in2n.client` without Blender.
 """
 
 from __future__ import annotations

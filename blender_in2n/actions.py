@@ -10,8 +10,9 @@ import os
 import shutil
 from typing import Any
 
-from . import camera_math, capture, job_request, wire
+from . import camera_math, capture, job_request
 from .client import FilePart
+from .protocol import wire
 from .session import ActionError, get_session, make_client, require_job, set_busy, status
 from .worker import Tag
 

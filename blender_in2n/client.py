@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from . import wire
+from .protocol import wire
 
 DEFAULT_TIMEOUT = 30.0
 # Pings come every 15 s; a stream silent for longer than this is treated as lost and reconnected.

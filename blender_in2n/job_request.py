@@ -1,7 +1,7 @@
 """The body of a job request from the panel's settings, and the settings' ranges. No bpy.
 
-The ranges and defaults come from `wire.EDIT_PARAMS`, the table generated from the server's one definition
-of the edit parameters (server/edit_params.py). The model-tuned parameters (guidance, image guidance, the
+The ranges and defaults come from the one definition of the edit parameters, `EditParams` in the shared
+protocol (in2n_protocol/edit_params.py). The model-tuned parameters (guidance, image guidance, the
 highest start noise, the edit rate: those whose default is None) are left out unless the artist overrides
 them, so the server's model's recommended values apply (the bundled demo editor wants others than IP2P's).
 
@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import wire
+from .protocol import edit_params
+
+EDIT_PARAMS = edit_params.wire_table()  # numeric job fields: default, min, max, fallback
+EDIT_SWITCHES = edit_params.wire_switches()  # on/off job fields: default
 
 # Panel settings sent as they are (each a JobCreate field of the same name).
 SENT_AS_IS = (
@@ -31,7 +34,7 @@ SENT_AS_IS = (
     "edit_iterations",
 )
 # Sent only with *Override Model Settings*: the fields whose default is "the model's recommended value".
-MODEL_TUNED = tuple(name for name, entry in wire.EDIT_PARAMS.items() if entry["default"] is None)
+MODEL_TUNED = tuple(name for name, entry in EDIT_PARAMS.items() if entry["default"] is None)
 CAPTURED_SOURCES = ("RIG", "CAMERAS")  # sources the extension renders itself (masks are possible)
 LOCAL_EDIT = {"edit_region": "masked", "crop_to_mask": True}
 
@@ -42,9 +45,9 @@ def property_range(name: str) -> dict[str, Any]:
     A parameter whose default is "the model's recommended value" (None) shows IP2P's value, used only when
     the artist overrides it. An on/off parameter gets only its `default`.
     """
-    if name in wire.EDIT_SWITCHES:
-        return {"default": wire.EDIT_SWITCHES[name]}
-    entry = wire.EDIT_PARAMS[name]
+    if name in EDIT_SWITCHES:
+        return {"default": EDIT_SWITCHES[name]}
+    entry = EDIT_PARAMS[name]
     value = entry["default"] if entry["default"] is not None else entry["fallback"]
     return {"default": value, "min": entry["min"], "max": entry["max"]}
 

@@ -8,7 +8,7 @@ from typing import Any
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from . import wire
+from .protocol import wire
 
 ADDON_ID = __package__ or "blender_in2n"
 

@@ -1,7 +1,7 @@
 """Blender properties: edit parameters on the Scene (saved with the file), live status on the WindowManager.
 
-The edit parameters' ranges and defaults come from wire.EDIT_PARAMS (generated from the server's one
-definition, server/edit_params.py); guidance is sent only when the artist overrides it.
+The edit parameters' ranges and defaults come from their one definition (`EditParams`,
+in2n_protocol/edit_params.py); guidance is sent only when the artist overrides it.
 
 Status lives on the WindowManager because it describes this Blender session (a connection, a running job),
 not the file: it is never saved and never leaks into another .blend.
@@ -19,8 +19,8 @@ from bpy.props import (
     StringProperty,
 )
 
-from . import wire
 from .job_request import property_range
+from .protocol import wire
 
 SOURCE_ITEMS = [
     ("CAMERAS", "Selected Cameras", "Render the selected camera objects"),

@@ -14,11 +14,12 @@ from typing import Any
 
 import bpy
 
-from . import camera_math, previews, scene_import, wire
+from . import camera_math, previews, scene_import
 from .actions import request_preview
 from .client import ClientError, ServerError
 from .dataset_cameras import show_dataset_cameras
 from .notifications import notify
+from .protocol import wire
 from .session import ActionError, Session, current, get_session, make_client, status
 from .worker import RESULT_CONNECTION, RESULT_DONE, RESULT_EVENT, RESULT_FAILED, Tag
 

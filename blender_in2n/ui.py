@@ -6,7 +6,7 @@ from typing import Any
 
 import bpy
 
-from . import wire
+from .protocol import wire
 
 
 def format_eta(seconds: float) -> str:

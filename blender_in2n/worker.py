@@ -13,8 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from . import wire
 from .client import Client, ClientError, ServerError, ServerUnreachableError
+from .protocol import wire
 
 # Result kinds put on the queue.
 RESULT_DONE = "done"  # (tag, value): a task finished

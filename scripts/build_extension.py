@@ -3,7 +3,8 @@
 The manifest sits at the repository root and the package in `blender_in2n/`, but an extension zip must hold
 `blender_manifest.toml` next to `__init__.py`. So the two are staged into a temporary folder, validated and
 built there by `blender_ext.py` (shipped inside the bpy wheel, or any Blender), and only the extension lands
-in the zip: no server code, no tests.
+in the zip: no server code, no tests. The shared protocol (`in2n_protocol/`, standard library only) is copied
+in as `blender_in2n/in2n_protocol/`, where `blender_in2n/protocol.py` finds it: one source for both sides.
 
     .venv/bin/python scripts/build_extension.py [--output-dir dist] [--blender-ext PATH]
 """
@@ -22,6 +23,7 @@ import tomllib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE_DIR = os.path.join(ROOT, "blender_in2n")
+PROTOCOL_DIR = os.path.join(ROOT, "in2n_protocol")
 MANIFEST = os.path.join(ROOT, "blender_manifest.toml")
 
 
@@ -40,13 +42,20 @@ def find_blender_ext() -> str:
     )
 
 
-def stage(directory: str) -> None:
-    """Copy the manifest and the package's Python files (no caches) into `directory`."""
-    shutil.copy2(MANIFEST, os.path.join(directory, "blender_manifest.toml"))
-    for name in sorted(os.listdir(PACKAGE_DIR)):
-        source = os.path.join(PACKAGE_DIR, name)
+def copy_python_files(source_dir: str, directory: str) -> None:
+    """The folder's Python files (no caches, no subfolders)."""
+    os.makedirs(directory, exist_ok=True)
+    for name in sorted(os.listdir(source_dir)):
+        source = os.path.join(source_dir, name)
         if os.path.isfile(source) and name.endswith(".py"):
             shutil.copy2(source, os.path.join(directory, name))
+
+
+def stage(directory: str) -> None:
+    """Copy the manifest, the package's Python files and the shared protocol into `directory`."""
+    shutil.copy2(MANIFEST, os.path.join(directory, "blender_manifest.toml"))
+    copy_python_files(PACKAGE_DIR, directory)
+    copy_python_files(PROTOCOL_DIR, os.path.join(directory, "in2n_protocol"))
 
 
 def run_tool(blender_ext: str, *args: str) -> None:

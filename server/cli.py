@@ -8,7 +8,7 @@ import sys
 
 import tyro
 
-from blender_in2n.wire import TOKEN_ENV
+from in2n_protocol.wire import TOKEN_ENV
 
 from .config import Settings
 

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 import tyro
 
-from blender_in2n.wire import DEFAULT_HOST, DEFAULT_PORT
+from in2n_protocol.wire import DEFAULT_HOST, DEFAULT_PORT
 
 
 def default_workspace() -> Path:

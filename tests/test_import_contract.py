@@ -18,14 +18,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = {"blender_in2n": ROOT / "blender_in2n", "in2n_server": ROOT / "server"}
+PACKAGES = {
+    "blender_in2n": ROOT / "blender_in2n",
+    "in2n_protocol": ROOT / "in2n_protocol",
+    "in2n_server": ROOT / "server",
+}
 HTTP = ("fastapi", "starlette", "sse_starlette", "uvicorn")
 HEAVY = ("torch", "nerfstudio")
 BLENDER = ("bpy", "mathutils", "bpy_extras", "gpu")
 # The extension's modules that run without Blender (protocol, HTTP client, background worker, camera
 # maths, PNG codec, job body): tests and the server import them in plain Python.
 BPY_FREE = tuple(
-    f"blender_in2n.{name}" for name in ("wire", "client", "worker", "camera_math", "png", "job_request")
+    f"blender_in2n.{name}" for name in ("protocol", "client", "worker", "camera_math", "png", "job_request")
 )
 
 
@@ -45,6 +49,11 @@ RULES = (
         "blender_in2n",
         ("torch", "nerfstudio", "diffusers", "in2n_server", "server"),
         why="the extension runs inside Blender: standard library and bpy only, talks to the server by HTTP",
+    ),
+    Rule(
+        "in2n_server",
+        ("blender_in2n",),
+        why="the server shares only the protocol (in2n_protocol) with the extension, not the Blender package",
     ),
     Rule(
         "in2n_server.engine", ("in2n_server.api", "in2n_server.jobs", *HTTP), why="the engine knows no HTTP"
@@ -194,7 +203,8 @@ def test_the_checker_sees_violations(tmp_path: Path) -> None:
         "in2n_server.api.lazy": ("def f():\n    from nerfstudio.cameras import cameras\n", "nerfstudio"),
         "blender_in2n.probe": ("def f():\n    import in2n_server.engine\n", "in2n_server"),
         "blender_in2n.client": ("def f():\n    import bpy\n", "bpy"),
-        "blender_in2n.wire": ("from mathutils import Matrix\n", "mathutils"),
+        "blender_in2n.protocol": ("from mathutils import Matrix\n", "mathutils"),
+        "in2n_server.engine.wire_probe": ("from blender_in2n import camera_math\n", "blender_in2n"),
         "in2n_server.jobs.probe": ("def f():\n    from ..api import errors\n", "in2n_server.api"),
     }
     for module, (source, expected) in cases.items():
@@ -212,6 +222,28 @@ def test_the_checker_sees_violations(tmp_path: Path) -> None:
         path = tmp_path / f"{module}.py"
         path.write_text(source)
         assert violations([(path, module)]) == [], source
+
+
+def non_stdlib_imports(files: list[tuple[Path, str]]) -> list[str]:
+    """Imports in `files` of anything but the standard library and the protocol itself."""
+    allowed = set(sys.stdlib_module_names) | {"__future__", "in2n_protocol"}
+    return [
+        f"{shown(path)}:{imported.line}: {module} imports {imported.names[0]}"
+        for path, module in files
+        for imported in imports_of(path, module)
+        if imported.names[0].split(".")[0] not in allowed
+    ]
+
+
+def test_the_protocol_is_standard_library_only(tmp_path: Path) -> None:
+    """It travels inside the extension zip and loads in any Blender's Python, without server packages."""
+    files = [(path, module) for path, module in source_files() if within(module, "in2n_protocol")]
+    assert len(files) >= 3 and not non_stdlib_imports(files), non_stdlib_imports(files)
+    probe = tmp_path / "probe.py"
+    probe.write_text("import json\nfrom . import wire\ndef f():\n    from pydantic import Field\n")
+    assert [p.split(" imports ")[1] for p in non_stdlib_imports([(probe, "in2n_protocol.probe")])] == [
+        "pydantic"
+    ]
 
 
 @pytest.mark.slow  # a fresh interpreter per module

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from in2n_server.edit_params import batched_edit_rate
+from in2n_protocol.edit_params import batched_edit_rate
 from in2n_server.engine.types import EditParams
 
 

@@ -6,7 +6,7 @@ import platform
 
 from fastapi import APIRouter, Request
 
-from blender_in2n.wire import API_VERSION, TIERS, route
+from in2n_protocol.wire import API_VERSION, TIERS, route
 
 from .. import __version__
 from .schemas import EditorHealth, HealthPublic

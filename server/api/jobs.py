@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse
 from PIL import Image
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from blender_in2n.wire import EVENT_DONE, PREVIEW_MAX_SIDE, route
+from in2n_protocol.wire import EVENT_DONE, PREVIEW_MAX_SIDE, route
 
 from ..jobs.errors import BadRequestError
 from ..jobs.events import Event, EventHub

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from blender_in2n.wire import route
+from in2n_protocol.wire import route
 
 from ..ingest import SceneIngest, SourceFile
 from ..jobs.errors import BadRequestError, NotFoundError, TooLargeError

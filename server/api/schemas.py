@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import dataclasses
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-from blender_in2n.wire import (
+from in2n_protocol import edit_params
+from in2n_protocol.wire import (
     EXPORT_FORMATS,
     EXPORT_KINDS,
     EXPORT_PARAMS,
@@ -17,12 +19,25 @@ from blender_in2n.wire import (
     check_pose,
 )
 
-from .. import edit_params
-
 JobState = Literal[JOB_STATES]  # type: ignore[valid-type]
 JobPhase = Literal[PHASES]  # type: ignore[valid-type]
 ExportKind = Literal[EXPORT_KINDS]  # type: ignore[valid-type]
 ExportFormat = Literal[tuple(dict.fromkeys(f for fs in EXPORT_FORMATS.values() for f in fs))]  # type: ignore[valid-type]
+
+
+def edit_param_fields() -> dict[str, tuple[Any, Any]]:
+    """`create_model` arguments of EditParams' job-scope fields: type, default, bounds, docstring."""
+    docs = edit_params.field_docs()
+    fields: dict[str, tuple[Any, Any]] = {}
+    for f in edit_params.params_fields(edit_params.JOB):
+        bounds = {k: v for k, v in f.metadata.items() if k in ("ge", "le", "min_length", "max_length")}
+        inner, optional = edit_params.unwrap_optional(edit_params.field_types()[f.name])
+        annotation = Annotated[inner, Field(**bounds)] if bounds else inner
+        if optional:
+            annotation = annotation | None
+        default_value = ... if f.default is dataclasses.MISSING else f.default
+        fields[f.name] = (annotation, Field(default_value, description=docs[f.name]))
+    return fields
 
 
 class Strict(BaseModel):
@@ -84,7 +99,7 @@ class ScenePathCreate(Strict):
 
 
 class _JobFields(Strict):
-    """The job's own fields; the edit parameters are added from `EditParams` (server/edit_params.py)."""
+    """The job's own fields; the edit parameters are added from `EditParams` (in2n_protocol)."""
 
     scene_id: str = Field(min_length=1, max_length=64)
     base_job_id: str | None = Field(
@@ -110,7 +125,7 @@ JobCreate = create_model(
     __doc__="An edit job on a scene; every field but `scene_id` and `instruction` is optional. "
     "Guidance values left out (or null) take the server model's recommended ones.",
     __module__=__name__,
-    **edit_params.pydantic_fields(),
+    **edit_param_fields(),
 )
 
 

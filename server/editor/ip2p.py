@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler
 
-from .. import edit_params
+from in2n_protocol import edit_params
+
 from .edit_math import (
     LATENT_SCALE,
     combine_guidance,
@@ -31,7 +32,7 @@ from .joint_attention import JOINT_LAYERS, JOINT_MODES, MAX_JOINT_VIEWS, joint_a
 
 @dataclass(frozen=True)
 class EditSettings:
-    """What one edit call needs: `EditParams.EDITOR_FIELDS` (server/edit_params.py), guidance as numbers.
+    """What one edit call needs: `edit_params.EDITOR_FIELDS` (in2n_protocol), guidance as numbers.
 
     Defaults: EditParams' (IP2P's guidance where EditParams leaves it to the model).
     """

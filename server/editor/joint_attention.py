@@ -30,7 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..edit_params import JOINT_ATTENTION_MODES as JOINT_MODES  # off, anchor, all
+from in2n_protocol.edit_params import JOINT_ATTENTION_MODES as JOINT_MODES  # off, anchor, all
 
 JOINT_LAYERS = ("all", "up")
 """Which self-attention layers are joint: every `attn1` (down, mid and up blocks), or the decoder's only

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import edit_params
+from in2n_protocol import edit_params
 
 if TYPE_CHECKING:  # torch is imported where it is used: health and job routes import this module
     import torch
@@ -22,7 +22,7 @@ BUNDLED_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 # Short names a user can pass instead of a hub id or a path.
 NAMED_MODELS = {"ip2p": DEFAULT_MODEL, "demo": str(BUNDLED_MODELS_DIR / "demo")}
 # In a local pipeline folder: the edit settings that suit that model better than IP2P's (model-tuned
-# fields of server/edit_params.py only). The bundled demo editor has one, measured: docs/demo-editor.md.
+# fields of in2n_protocol.edit_params only). The bundled demo editor has one: docs/demo-editor.md.
 RECOMMENDED_FILE = "in2n_recommended.json"
 
 

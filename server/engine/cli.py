@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import edit_params
+from in2n_protocol import edit_params
 
 
 def build_parser() -> argparse.ArgumentParser:

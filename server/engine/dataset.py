@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from blender_in2n.wire import WireError, check_camera
+from in2n_protocol.wire import WireError, check_camera
 
 from .depth_maps import DepthMapError, read_depth_map, resize_depth
 from .geometry import BOUNDS_KEY, bounds_from_depths, check_bounds

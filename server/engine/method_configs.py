@@ -19,7 +19,7 @@ from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
 from nerfstudio.engine.trainer import TrainerConfig
 from nerfstudio.plugins.types import MethodSpecification
 
-from blender_in2n.wire import TIERS
+from in2n_protocol.wire import TIERS
 
 from .datamanager import In2NDataManagerConfig
 from .model import In2NModelConfig

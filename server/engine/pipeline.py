@@ -32,7 +32,8 @@ import tyro
 from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineConfig
 
-from .. import edit_params
+from in2n_protocol import edit_params
+
 from ..editor.base import BatchEditor, Editor
 from .datamanager import In2NDataManager, In2NDataManagerConfig
 from .model import In2NModelConfig
@@ -294,7 +295,7 @@ class In2NPipeline(VanillaPipeline):
 
 
 # -- the config ------------------------------------------------------------------------------------------
-# The IDU's edit settings are EditParams' (server/edit_params.py), under the names PIPELINE_FIELDS gives
+# The IDU's edit settings are EditParams' (in2n_protocol), under the names PIPELINE_FIELDS gives
 # them (`instruction` is ns-train's `--pipeline.prompt`), with the same defaults, types and help.
 
 PIPELINE_FIELDS = edit_params.PIPELINE_FIELDS

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from blender_in2n.wire import SCHEDULES
+from in2n_protocol.wire import SCHEDULES
 
 __all__ = ["ANNEAL_SHAPES", "SCHEDULES", "EditSchedule", "NoiseAnneal"]
 

@@ -8,9 +8,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from blender_in2n.wire import ENGINE_PHASES
-
-from ..edit_params import EditParams
+from in2n_protocol.edit_params import EditParams
+from in2n_protocol.wire import ENGINE_PHASES
 
 __all__ = ["CameraSpec", "EditParams", "EngineEvent", "Phase", "Progress", "RenderResult"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from blender_in2n.wire import EXPORT_PARAMS
+from in2n_protocol.wire import EXPORT_PARAMS
 
 SH_C0 = 0.28209479177387814
 SH_C1 = 0.4886025119029199

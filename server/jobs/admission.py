@@ -18,7 +18,8 @@ def resolved_params(params: dict[str, Any], model: str | None) -> dict[str, Any]
     """A job's parameters as the engine will run them, checked and resolved once: `EditParams` applies
     every bound and cross-field rule (a 422 naming the fields), and the model-tuned values left unset
     become `model`'s recommended ones (the job stores them resolved)."""
-    from ..edit_params import EditParams
+    from in2n_protocol.edit_params import EditParams
+
     from ..editor.loading import recommended_settings
 
     try:

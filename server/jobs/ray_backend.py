@@ -26,7 +26,7 @@ import ray
 from ray.exceptions import ActorDiedError, GetTimeoutError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from blender_in2n.wire import CANCELLED, FAILED
+from in2n_protocol.wire import CANCELLED, FAILED
 
 from ..config import Settings
 from ..engine.types import EngineEvent

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from blender_in2n.wire import (
+from in2n_protocol.wire import (
     ACTIVE_STATES,
     CANCELLED,
     COMPLETED,

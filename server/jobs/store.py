@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from blender_in2n.wire import QUEUED
+from in2n_protocol.wire import QUEUED
 
 from ..fileio import read_json, write_json_atomic
 from .errors import NotFoundError

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from blender_in2n.wire import CANCELLED, COMPLETED, FAILED
+from in2n_protocol.wire import CANCELLED, COMPLETED, FAILED
 
 from ..editor.loading import EditorUnavailableError
 from ..engine.dataset import DatasetError

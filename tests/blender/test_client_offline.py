@@ -9,7 +9,8 @@ import socket
 
 import pytest
 
-from blender_in2n import client, wire
+from blender_in2n import client
+from in2n_protocol import wire
 
 
 def test_sse_parser_reads_ids_kinds_multiline_data_and_skips_pings() -> None:

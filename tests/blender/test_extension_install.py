@@ -17,7 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 def test_zip_holds_only_the_extension(extension_zip: Path) -> None:
     names = set(zipfile.ZipFile(extension_zip).namelist())
     package = {p.name for p in (REPO / "blender_in2n").glob("*.py")}
-    assert names == package | {"blender_manifest.toml"}
+    protocol = {f"in2n_protocol/{p.name}" for p in (REPO / "in2n_protocol").glob("*.py")}
+    assert "in2n_protocol/edit_params.py" in protocol
+    assert names == package | protocol | {"blender_manifest.toml"}
     assert not any(name.startswith(("server", "tests", "in2n_server")) for name in names)
 
 
@@ -32,6 +34,7 @@ def test_install_register_and_disable_leave_nothing(extension_zip: Path, blender
     assert before["enabled"] and before["timer"] and before["scene_prop"] and before["wm_prop"]
     assert len(before["classes"]) == 7
     assert before["prefs_host"] == "127.0.0.1"
+    assert before["protocol"] == "bl_ext.user_default.blender_in2n.in2n_protocol.wire"
     assert before["threads"] == ["in2n-worker"]
     assert after == {
         "classes": [],
@@ -45,14 +48,18 @@ def test_install_register_and_disable_leave_nothing(extension_zip: Path, blender
 
 
 def test_edit_properties_follow_the_one_definition(extension_zip: Path, blender_home: Path) -> None:
-    """Property ranges == wire.EDIT_PARAMS == the definition; model-tuned values are sent only when
+    """Property ranges == the definition's; model-tuned values are sent only when
     overridden."""
-    from blender_in2n import job_request, wire
-    from in2n_server import edit_params
+    from blender_in2n import job_request
+    from in2n_protocol import edit_params, wire
 
     result = run_bpy_script("edit_properties.py", str(extension_zip), home=blender_home)
     assert result["tiers"] == list(wire.TIERS)
-    numeric = {*job_request.MODEL_TUNED, *job_request.SENT_AS_IS} - {"tier", "schedule", *wire.EDIT_SWITCHES}
+    numeric = {*job_request.MODEL_TUNED, *job_request.SENT_AS_IS} - {
+        "tier",
+        "schedule",
+        *job_request.EDIT_SWITCHES,
+    }
     assert set(result["ranges"]) == numeric
     table = edit_params.wire_table()
     for name, got in result["ranges"].items():

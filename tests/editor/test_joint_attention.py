@@ -13,7 +13,7 @@ import pytest
 import torch
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
-from in2n_server import edit_params
+from in2n_protocol import edit_params
 from in2n_server.editor.ip2p import EditSettings, InstructPix2PixEditor
 from in2n_server.editor.joint_attention import (
     MAX_JOINT_VIEWS,

@@ -86,8 +86,7 @@ def test_full_tier_trains_with_the_patch_lpips_loss(tiny_scene, tiny_ip2p_dir: P
 
 def test_tiers_are_the_wire_tiers_and_the_pipeline_takes_the_edit_parameters() -> None:
     """One list of tiers (wire.TIERS: the schema's Literal, the extension's enum), one set of edit fields."""
-    from blender_in2n import wire
-    from in2n_server import edit_params
+    from in2n_protocol import edit_params, wire
     from in2n_server.engine.pipeline import PIPELINE_FIELDS, In2NPipelineConfig
 
     assert TIERS == wire.TIERS

@@ -92,8 +92,8 @@ def test_export_and_preview_parameters_come_from_the_protocol() -> None:
     """The API's bounds and defaults, the client's defaults and the preview cap are the protocol's."""
     import inspect
 
-    from blender_in2n import wire
     from blender_in2n.client import Client
+    from in2n_protocol import wire
     from in2n_server.api.schemas import ExportRequest, PreviewRequest
 
     schema = ExportRequest.model_json_schema()["properties"]

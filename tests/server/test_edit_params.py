@@ -1,4 +1,4 @@
-"""One definition of the edit parameters (server/edit_params.py): the API, the CLI and the extension agree."""
+"""One definition of the edit parameters (in2n_protocol/edit_params.py): API, CLI and extension agree."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import typing
 
 import pytest
 
-from blender_in2n import job_request, wire
-from in2n_server import edit_params
+from blender_in2n import job_request
+from in2n_protocol import edit_params, wire
 from in2n_server.api.schemas import ExportRequest, JobCreate, JobPublic
 from in2n_server.engine.cli import build_parser
 
@@ -26,15 +26,13 @@ def _bounds(prop: dict) -> tuple:
     return inner.get("minimum"), inner.get("maximum")
 
 
-def test_wire_switches_are_what_the_definition_says() -> None:
-    assert edit_params.wire_switches() == wire.EDIT_SWITCHES, "wire.py EDIT_SWITCHES is out of date"
-
-
-def test_wire_table_is_what_the_definition_says() -> None:
-    source = "\n".join(edit_params.wire_table_source())
-    assert edit_params.wire_table() == wire.EDIT_PARAMS, (
-        "blender_in2n/wire.py EDIT_PARAMS is out of date; replace its entries with:\n" + source
-    )
+def test_the_extension_reads_the_one_definition() -> None:
+    """The panel's tables are computed from EditParams (no copy to go stale): a field's bounds are its own."""
+    assert edit_params.wire_switches() == job_request.EDIT_SWITCHES
+    meta = edit_params.EditParams.__dataclass_fields__["edit_count"].metadata
+    assert job_request.EDIT_PARAMS["edit_count"] == {"default": 1, "min": meta["ge"], "max": meta["le"]}
+    assert job_request.EDIT_PARAMS["guidance_scale"]["fallback"] == 7.5
+    assert "instruction" not in job_request.EDIT_PARAMS and "anneal" not in job_request.EDIT_PARAMS
 
 
 def test_job_create_is_the_definitions_job_fields_with_their_defaults_bounds_and_docs() -> None:
@@ -98,7 +96,7 @@ def test_unset_cli_options_keep_the_definitions_defaults() -> None:
     assert params.guidance_scale is None and params.image_guidance_scale is None
 
 
-@pytest.mark.parametrize("name", sorted(wire.EDIT_PARAMS))
+@pytest.mark.parametrize("name", sorted(job_request.EDIT_PARAMS))
 def test_one_range_everywhere(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     """API bounds == the CLI's == the extension's property range (from wire) == the definition's."""
     meta = edit_params.EditParams.__dataclass_fields__[name].metadata

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from test_export_geometry import CENTRE, RADIUS, MaskedSphereScene, SphereScene, look_at
 
-from blender_in2n.wire import EXPORT_FORMATS, EXPORT_KINDS
+from in2n_protocol.wire import EXPORT_FORMATS, EXPORT_KINDS
 from in2n_server.api import jobs as job_routes
 from in2n_server.api.errors import install_error_handlers
 from in2n_server.engine.geometry import camera_points

@@ -12,7 +12,8 @@ import numpy as np
 from _common import emit
 from mathutils import Matrix, Vector
 
-from blender_in2n import capture, png, previews, scene_import, wire
+from blender_in2n import capture, png, previews, scene_import
+from blender_in2n.protocol import wire
 
 work = tempfile.mkdtemp(prefix="in2n-capture-test-")
 scene = bpy.context.scene

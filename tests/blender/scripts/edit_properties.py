@@ -11,7 +11,7 @@ ext = install(sys.argv[1])
 props = bpy.types.Scene.bl_rna.properties["in2n"].fixed_type.properties
 ranges = {
     name: {"default": props[name].default, "min": props[name].hard_min, "max": props[name].hard_max}
-    for name in ext.wire.EDIT_PARAMS
+    for name in ext.job_request.EDIT_PARAMS
     if name in props
 }
 settings = bpy.context.scene.in2n

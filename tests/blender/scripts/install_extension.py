@@ -34,6 +34,7 @@ before = registered()
 before["enabled"] = MODULE in bpy.context.preferences.addons
 before["timer"] = bpy.app.timers.is_registered(ext.results.drain)
 before["prefs_host"] = bpy.context.preferences.addons[MODULE].preferences.host
+before["protocol"] = ext.protocol.wire.__name__  # the copy inside the zip, not a checkout's
 # Start the worker threads (a check against a port where nothing listens), so disabling must stop them.
 prefs = bpy.context.preferences.addons[MODULE].preferences
 prefs.port = int(sys.argv[2])

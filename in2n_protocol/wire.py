@@ -1,6 +1,7 @@
 """The wire protocol shared by the Blender extension and the server (docs/protocol.md).
 
-Standard library only: Blender imports this without torch, and the server imports it without bpy.
+Standard library only: Blender imports this without torch (a copy inside the extension zip), and the server
+imports it without bpy.
 Everything that both sides must agree on (versions, routes, names, camera shape) is defined here once.
 """
 
@@ -79,35 +80,6 @@ PREVIEW_MAX_SIDE = 1024  # px: the most a preview render may have along either s
 PREVIEW_SIDE = Bounded(256, 16, PREVIEW_MAX_SIDE, "longer side of a preview render, px")
 
 CAMERA_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h", "transform_matrix")
-
-# The numeric edit parameters of a job: default, bounds, and the value used when the default is None and
-# the server's model recommends nothing. Generated from the one definition, `EditParams` in
-# server/edit_params.py (`edit_params.wire_table()`); tests/server/test_edit_params.py checks it is current.
-# A `None` default means "leave it out: the server's model's recommended value".
-# fmt: off
-EDIT_PARAMS: dict[str, dict[str, Any]] = {
-    "guidance_scale": {"default": None, "min": 0.0, "max": 50.0, "fallback": 7.5},
-    "image_guidance_scale": {"default": None, "min": 0.0, "max": 50.0, "fallback": 1.5},
-    "diffusion_steps": {"default": 20, "min": 1, "max": 200},
-    "lower_bound": {"default": 0.02, "min": 0.0, "max": 1.0},
-    "upper_bound": {"default": None, "min": 0.0, "max": 1.0, "fallback": 0.98},
-    "seed": {"default": 0, "min": 0, "max": 2147483647},
-    "base_iterations": {"default": 3000, "min": 0, "max": 1000000},
-    "edit_iterations": {"default": 15000, "min": 0, "max": 1000000},
-    "edit_rate": {"default": None, "min": 1, "max": 100000, "fallback": 10},
-    "edit_count": {"default": 1, "min": 1, "max": 1000},
-    "sweep_every": {"default": 2500, "min": 1, "max": 1000000},
-    "anneal_to": {"default": 0.5, "min": 0.0, "max": 1.0},
-}
-# The on/off job fields and their defaults (`edit_params.wire_switches()`, checked by the same test).
-EDIT_SWITCHES: dict[str, bool] = {
-    "anneal": False,
-    "scale_steps": False,
-    "warp_start": False,
-    "optimize_cameras": True,
-    "crop_to_mask": False,
-}
-# fmt: on
 
 
 class WireError(ValueError):

@@ -1,11 +1,11 @@
 """The edit parameters, defined once: `EditParams`. Everything else that names them derives from it.
 
-- the API's `JobCreate` (api/schemas.py): `pydantic_fields()`, with these defaults, bounds and docstrings;
+- the API's `JobCreate` (server/api/schemas.py), with these defaults, bounds and docstrings;
 - `in2n-edit` (engine/cli.py): `add_arguments()`, one option per field;
 - the nerfstudio pipeline config and the editor's settings (engine/session.py, engine/pipeline.py):
   `PIPELINE_FIELDS` and `EDITOR_FIELDS` say which fields they take;
-- the Blender extension's property ranges: `wire_table()`, pasted into blender_in2n/wire.py as
-  `EDIT_PARAMS` (the extension cannot import server code; a test checks the table is current).
+- the Blender extension's property ranges: `wire_table()` and `wire_switches()` (the extension carries
+  this module in its zip: blender_in2n/protocol.py).
 
 Each field has a one-line docstring under it (read with `field_docs`, as nerfstudio's configs are read by
 tyro) and its bounds as field metadata (`ge`, `le`, `min_length`, `max_length`). Standard library only.
@@ -24,11 +24,11 @@ import inspect
 import textwrap
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from blender_in2n import wire
+from . import wire
 
 Tier = Literal[wire.TIERS]  # type: ignore[valid-type]
 Schedule = Literal[wire.SCHEDULES]  # type: ignore[valid-type]
@@ -241,33 +241,13 @@ def resolve_model_defaults(values: Mapping[str, Any], recommended: Mapping[str, 
     return resolved
 
 
-def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
+def unwrap_optional(annotation: Any) -> tuple[Any, bool]:
     """`X | None` -> (X, True); anything else -> (annotation, False)."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if len(args) == 1:
             return args[0], True
     return annotation, False
-
-
-# -- the API schema ---------------------------------------------------------------------------------------
-
-
-def pydantic_fields() -> dict[str, tuple[Any, Any]]:
-    """`create_model(**pydantic_fields())` arguments of the job-scope fields: type, default, bounds, docs."""
-    from pydantic import Field
-
-    docs = field_docs()
-    fields: dict[str, tuple[Any, Any]] = {}
-    for f in params_fields(JOB):
-        bounds = {k: v for k, v in f.metadata.items() if k in ("ge", "le", "min_length", "max_length")}
-        inner, optional = _unwrap_optional(field_types()[f.name])
-        annotation = typing.Annotated[inner, Field(**bounds)] if bounds else inner
-        if optional:
-            annotation = annotation | None
-        default_value = ... if f.default is dataclasses.MISSING else f.default
-        fields[f.name] = (annotation, Field(default_value, description=docs[f.name]))
-    return fields
 
 
 # -- the command line -------------------------------------------------------------------------------------
@@ -285,7 +265,7 @@ def add_arguments(parser: argparse.ArgumentParser, aliases: Mapping[str, tuple[s
     """
     docs = field_docs()
     for f in params_fields():
-        inner, _ = _unwrap_optional(field_types()[f.name])
+        inner, _ = unwrap_optional(field_types()[f.name])
         help_text = docs[f.name].replace("%", "%%")
         if f.default is not dataclasses.MISSING and f.default is not None:
             help_text += f" (default: {f.default})"
@@ -323,7 +303,7 @@ def params_from_args(args: argparse.Namespace, **overrides: Any) -> EditParams:
 
 
 def wire_table() -> dict[str, dict[str, Any]]:
-    """The numeric job fields: default, bounds, fallback: what blender_in2n/wire.py EDIT_PARAMS holds."""
+    """The numeric job fields: default, bounds, fallback: what the panel's properties take."""
     table = {}
     for f in params_fields(JOB):
         if "ge" not in f.metadata:
@@ -336,11 +316,5 @@ def wire_table() -> dict[str, dict[str, Any]]:
 
 
 def wire_switches() -> dict[str, bool]:
-    """The on/off job fields and their defaults: what blender_in2n/wire.py EDIT_SWITCHES holds."""
+    """The on/off job fields and their defaults: the panel's checkboxes."""
     return {f.name: f.default for f in params_fields(JOB) if field_types()[f.name] is bool}
-
-
-def wire_table_source() -> Iterator[str]:
-    """The table as Python source lines, to paste into blender_in2n/wire.py."""
-    for name, entry in wire_table().items():
-        yield f"    {name!r}: {entry!r},".replace("'", '"')
