@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 
@@ -11,7 +12,7 @@ import pytest
 from blender_in2n import job_request
 from in2n_protocol import edit_params, wire
 from in2n_server.api.schemas import ExportRequest, JobCreate, JobPublic
-from in2n_server.engine.cli import build_parser
+from in2n_server.engine import cli
 
 JOB_ONLY = {"scene_id", "base_job_id", "continue_from_edit"}  # the job's own fields, not edit parameters
 
@@ -71,6 +72,10 @@ def _non_default(f: dataclasses.Field) -> typing.Any:
     return f.metadata["le"] if hint is int else round(f.metadata["le"] / 2, 3)
 
 
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
 def test_every_job_create_field_is_accepted_by_in2n_edit() -> None:
     fields = [f for f in edit_params.params_fields() if f.name in JobCreate.model_fields]
     argv, expected = [], {}
@@ -78,11 +83,10 @@ def test_every_job_create_field_is_accepted_by_in2n_edit() -> None:
         value = _non_default(f)
         expected[f.name] = value
         if isinstance(value, bool):
-            argv.append(edit_params.option_name(f.name) if value else "--no-" + f.name.replace("_", "-"))
+            argv.append(_option(f.name) if value else "--no-" + f.name.replace("_", "-"))
         else:
-            argv += [edit_params.option_name(f.name), str(value)]
-    args = build_parser().parse_args(["data", *argv])
-    params = edit_params.params_from_args(args)
+            argv += [_option(f.name), str(value)]
+    params = cli.parse_args(["data", *argv]).params()
     assert {name: getattr(params, name) for name in expected} == expected
     assert "--sweep-every" in argv
     # and the same body is a valid JobCreate
@@ -90,10 +94,46 @@ def test_every_job_create_field_is_accepted_by_in2n_edit() -> None:
 
 
 def test_unset_cli_options_keep_the_definitions_defaults() -> None:
-    args = build_parser().parse_args(["data", "-i", "make it blue", "--freeze-cameras"])
-    params = edit_params.params_from_args(args)
+    command = cli.parse_args(["data", "-i", "make it blue", "--freeze-cameras"])
+    params = command.params()
     assert params == edit_params.EditParams(instruction="make it blue", optimize_cameras=False)
     assert params.guidance_scale is None and params.image_guidance_scale is None
+    assert cli.parse_args(["data", "-i", "x", "--no-optimize-cameras"]).params().optimize_cameras is False
+    assert cli.parse_args(["data", "-i", "x"]).params().optimize_cameras is True
+
+
+def test_in2n_edit_help_shows_every_option_with_its_docstring(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per option: the docstrings are not wrapped
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse_args(["--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", capsys.readouterr().out).split())
+    own = edit_params.field_docs(cli.EditCommand)
+    assert {"demo", "resume", "load_dir", "continue_edit", "checkpoint_every", "freeze_cameras"} <= set(own)
+    for name, doc in {**edit_params.field_docs(), **own}.items():
+        if name != "data":  # the positional DATA
+            assert _option(name) in text, name
+        assert doc in text, (name, doc)
+    assert "-i TEXT, --instruction TEXT" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "DATA and --instruction are required"),
+        (["data"], "DATA and --instruction are required"),
+        (["data", "-i", "x", "--anneal", "--anneal-to", "0.01", "--lower-bound", "0.3"], "anneal_to"),
+        (["data", "-i", "x", "--lower-bound", "0.5", "--upper-bound", "0.4"], "lower_bound"),
+    ],
+)
+def test_in2n_edit_refuses_a_bad_command_line_with_exit_code_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("in2n-edit: ") and message in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("name", sorted(job_request.EDIT_PARAMS))
@@ -105,15 +145,13 @@ def test_one_range_everywhere(name: str, capsys: pytest.CaptureFixture[str]) -> 
     prop = job_request.property_range(name)
     assert (prop["min"], prop["max"]) == (low, high)
     assert low <= prop["default"] <= high
-    parser = build_parser()
-    option = edit_params.option_name(name)
+    option = _option(name)
     kind = int if isinstance(high, int) else float
-    for value in (low, high):
-        assert getattr(parser.parse_args(["data", option, str(value)]), name) == kind(value)
+    for value in (low, high):  # parsed as given (cross-field rules aside, e.g. upper_bound 0.0)
+        assert cli.parse_args(["data", "-i", "x", option, str(value)]).edit[name] == kind(value)
     step = 1 if kind is int else 0.5
     for value in (low - step, high + step):
-        with pytest.raises(SystemExit):
-            parser.parse_args(["data", option, str(value)])
+        assert cli.main(["data", "-i", "x", option, str(value)]) == 2
         assert name in capsys.readouterr().err
         with pytest.raises(ValueError, match=name):
             JobCreate(scene_id="s", instruction="x", **{name: value}).model_dump()  # pydantic's error
