@@ -54,8 +54,15 @@ EVENT_ERROR = "error"  # {"code", "message"}
 EVENT_DONE = "done"  # {"state"}: the job reached a final state; the stream ends after it
 EVENT_KINDS = (EVENT_STATE, EVENT_PROGRESS, EVENT_EDIT, EVENT_PREVIEW, EVENT_ERROR, EVENT_DONE)
 
-EXPORT_KINDS = ("point_cloud", "mesh", "splats")
-EXPORT_FORMATS = {"point_cloud": ("ply",), "mesh": ("ply", "obj", "glb"), "splats": ("ply",)}
+EXPORT_KINDS = ("point_cloud", "mesh", "splats", "textures")
+# mesh: glb (texture embedded), obj (a zip of OBJ + MTL + PNG), ply (vertex colours); textures: a zip of
+# one PNG per object of the scene's surfaces and a manifest (docs/protocol.md, Export).
+EXPORT_FORMATS = {
+    "point_cloud": ("ply",),
+    "mesh": ("ply", "obj", "glb"),
+    "splats": ("ply",),
+    "textures": ("zip",),
+}
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,8 @@ EXPORT_PARAMS = {
     "sh_degree": Bounded(
         0, 0, 3, "splats: spherical-harmonics degree (0: colour only; 1..3 add view-dependent colour)"
     ),
+    "texture_size": Bounded(1024, 64, 4096, "textures and textured meshes: texels along each side"),
+    "faces": Bounded(200_000, 100, 5_000_000, "mesh: at most this many triangles (quadric decimation)"),
 }
 PREVIEW_MAX_SIDE = 1024  # px: the most a preview render may have along either side (aspect kept)
 PREVIEW_SIDE = Bounded(256, 16, PREVIEW_MAX_SIDE, "longer side of a preview render, px")

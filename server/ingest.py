@@ -26,11 +26,20 @@ from .engine import dataset
 from .engine.dataset import INTRINSIC_KEYS, DatasetError, frame_cameras, prepare_dataset
 from .engine.depth_maps import DepthMapError, depth_map_size
 from .engine.geometry import BOUNDS_KEY, check_bounds
+from .engine.light_maps import LIGHT_KEY, LightMapError, light_map_size
+from .engine.surfaces import SURFACES_FILE, SURFACES_KEY, SurfaceError, read_surfaces
 from .fileio import read_json, write_json_atomic
 from .jobs.errors import BadRequestError, ForbiddenError, InvalidInputError, TooLargeError
 from .jobs.store import SceneStore, Workspace, new_id, utc_now
 
 IMAGE_FORMATS = ("PNG", "JPEG")
+FRAME_FILES = (
+    ("file_path", "images"),
+    ("mask_path", "masks"),
+    ("depth_file_path", "depths"),
+    (LIGHT_KEY, "lights"),
+)
+"""A frame's keys naming files, and the upload field that carries each kind."""
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,200}$")
 
 
@@ -87,7 +96,7 @@ def check_frames(document: Mapping[str, Any], max_images: int) -> list[dict[str,
         if not isinstance(file_path, str) or not file_path.strip():
             raise InvalidInputError("file_path must name an image", field=f"{field}.file_path")
         camera["file_path"] = file_path
-        for key in ("mask_path", "depth_file_path"):
+        for key, _ in FRAME_FILES[1:]:
             if frame.get(key) is not None:
                 if not isinstance(frame[key], str) or not frame[key].strip():
                     raise InvalidInputError("expected a file name", field=f"{field}.{key}")
@@ -130,6 +139,41 @@ def check_depth(source: SourceFile, field: str, max_side: int) -> tuple[int, int
     return width, height
 
 
+def check_light(source: SourceFile, field: str, max_side: int) -> tuple[int, int]:
+    """Read a light map fully ([H, W, 6] .npy) and return (width, height)."""
+    try:
+        width, height = light_map_size(source.path if source.path is not None else source.open(), source.name)
+    except LightMapError as error:
+        raise InvalidInputError(str(error), field) from error
+    if max(width, height) > max_side:
+        raise TooLargeError(
+            f"{source.name} is {width}x{height}; this server accepts at most {max_side} px per side", field
+        )
+    return width, height
+
+
+def check_surfaces(source: SourceFile | None, document: Mapping[str, Any]) -> SourceFile | None:
+    """The scene's surfaces file, read in full, when the document names one (and only then)."""
+    named = document.get(SURFACES_KEY)
+    if named is None:
+        if source is not None:
+            raise InvalidInputError(
+                f"a surfaces file was uploaded but transforms has no {SURFACES_KEY}", "surfaces"
+            )
+        return None
+    if not isinstance(named, str) or not named.strip():
+        raise InvalidInputError("expected a file name", field=f"transforms.{SURFACES_KEY}")
+    if source is None:
+        raise InvalidInputError(
+            f"names {named!r} but no surfaces file was uploaded", f"transforms.{SURFACES_KEY}"
+        )
+    try:
+        read_surfaces(source.path if source.path is not None else source.open(), source.name)
+    except SurfaceError as error:
+        raise InvalidInputError(str(error), field="surfaces") from error
+    return source
+
+
 def check_scene_bounds(document: Mapping[str, Any]) -> dict[str, list[float]] | None:
     """The optional `in2n_bounds` box of the scene's content (scene frame), validated."""
     if document.get(BOUNDS_KEY) is None:
@@ -163,14 +207,19 @@ class SceneIngest:
         images: Sequence[SourceFile],
         masks: Sequence[SourceFile] = (),
         depths: Sequence[SourceFile] = (),
+        lights: Sequence[SourceFile] = (),
+        surfaces: SourceFile | None = None,
     ) -> dict[str, Any]:
         document = parse_transforms(transforms)
         frames = check_frames(document, self.settings.max_images)
         bounds = check_scene_bounds(document)
+        if surfaces is not None:
+            check_file_name(surfaces.name, "surfaces")
+        surfaces = check_surfaces(surfaces, document)
         if len(images) > self.settings.max_images:
             raise TooLargeError(f"at most {self.settings.max_images} images per scene", field="images")
         by_kind = {}
-        for kind, files in (("images", images), ("masks", masks), ("depths", depths)):
+        for kind, files in (("images", images), ("masks", masks), ("depths", depths), ("lights", lights)):
             named: dict[str, SourceFile] = {}
             for i, source in enumerate(files):
                 check_file_name(source.name, f"{kind}[{i}]")
@@ -184,7 +233,7 @@ class SceneIngest:
         used: dict[str, set[str]] = {kind: set() for kind in by_kind}
         for i, frame in enumerate(frames):
             entry: dict[str, SourceFile] = {}
-            for key, kind in (("file_path", "images"), ("mask_path", "masks"), ("depth_file_path", "depths")):
+            for key, kind in FRAME_FILES:
                 if key not in frame:
                     continue
                 name = PurePosixPath(frame[key]).name
@@ -200,7 +249,7 @@ class SceneIngest:
             unused = sorted(set(named) - used[kind])
             if unused:
                 raise InvalidInputError(f"{unused[0]!r} is not named by any frame", field=kind)
-        return self._ingest(frames, resolved, source_label="upload", bounds=bounds)
+        return self._ingest(frames, resolved, source_label="upload", bounds=bounds, surfaces=surfaces)
 
     def from_path(self, path: str) -> dict[str, Any]:
         folder = self.check_server_path(path)
@@ -217,12 +266,17 @@ class SceneIngest:
         resolved = []
         for i, frame in enumerate(frames):
             entry: dict[str, SourceFile] = {}
-            for key, kind in (("file_path", "images"), ("mask_path", "masks"), ("depth_file_path", "depths")):
+            for key, kind in FRAME_FILES:
                 if key in frame:
                     file = self._inside(folder, frame[key], f"frames[{i}].{key}")
                     entry[kind] = SourceFile(file.name, path=file)
             resolved.append(entry)
-        return self._ingest(frames, resolved, source_label=str(folder), bounds=bounds)
+        surfaces = None
+        if isinstance(document.get(SURFACES_KEY), str):
+            file = self._inside(folder, document[SURFACES_KEY], f"transforms.{SURFACES_KEY}")
+            surfaces = SourceFile(file.name, path=file)
+        surfaces = check_surfaces(surfaces, document)
+        return self._ingest(frames, resolved, source_label=str(folder), bounds=bounds, surfaces=surfaces)
 
     def check_server_path(self, path: str) -> Path:
         """The dataset folder, resolved (symlinks too) and inside one of the allowed roots."""
@@ -264,13 +318,14 @@ class SceneIngest:
         files: list[dict[str, SourceFile]],
         source_label: str,
         bounds: dict[str, list[float]] | None = None,
+        surfaces: SourceFile | None = None,
     ) -> dict[str, Any]:
         size = self._check_images(frames, files)
         staging = Path(tempfile.mkdtemp(prefix="scene-", dir=self.workspace.tmp))
         try:
             scene_id = new_id("s")
             source = staging / "source"
-            self._write_source(source, frames, files, bounds)
+            self._write_source(source, frames, files, bounds, surfaces)
             scene = staging / "scene"
             prepared = scene / "dataset"
             try:
@@ -320,6 +375,7 @@ class SceneIngest:
             for kind, key, check in (
                 ("masks", "mask_path", check_image),
                 ("depths", "depth_file_path", check_depth),
+                ("lights", LIGHT_KEY, check_light),
             ):
                 if kind in entry:
                     other = check(entry[kind], f"frames[{i}].{key}", max_side)
@@ -338,27 +394,26 @@ class SceneIngest:
         frames: list[dict[str, Any]],
         files: list[dict[str, SourceFile]],
         bounds: dict[str, list[float]] | None,
+        surfaces: SourceFile | None = None,
     ) -> None:
         """A plain nerfstudio dataset (per-frame intrinsics) that `prepare_dataset` reads."""
         out_frames = []
         for i, (frame, entry) in enumerate(zip(frames, files, strict=True)):
             out = {k: frame[k] for k in (*INTRINSIC_KEYS, "transform_matrix")}
-            for key, kind in (("file_path", "images"), ("mask_path", "masks"), ("depth_file_path", "depths")):
+            for key, kind in FRAME_FILES:
                 if kind not in entry:
                     continue
                 src = entry[kind]
                 target = source / kind / f"{i:05d}{Path(src.name).suffix.lower() or '.png'}"
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if src.path is not None:
-                    shutil.copyfile(src.path, target)
-                else:
-                    with target.open("wb") as handle:
-                        shutil.copyfileobj(src.open(), handle)
+                _copy(src, target)
                 out[key] = f"{kind}/{target.name}"
             out_frames.append(out)
         document: dict[str, Any] = {"camera_model": "OPENCV", "frames": out_frames}
         if bounds is not None:
             document[BOUNDS_KEY] = bounds
+        if surfaces is not None:
+            _copy(surfaces, source / SURFACES_FILE)
+            document[SURFACES_KEY] = SURFACES_FILE
         write_json_atomic(source / "transforms.json", document)
 
     @staticmethod
@@ -370,3 +425,12 @@ class SceneIngest:
             camera = {k: merged[k] for k in (*INTRINSIC_KEYS, "transform_matrix", "file_path")}
             cameras.append(camera)
         return cameras
+
+
+def _copy(source: SourceFile, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.path is not None:
+        shutil.copyfile(source.path, target)
+    else:
+        with target.open("wb") as handle:
+            shutil.copyfileobj(source.open(), handle)

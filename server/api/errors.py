@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..editor.loading import EditorUnavailableError
-from ..export.errors import MasksMissingError, NothingToExportError
+from ..export.errors import MasksMissingError, NothingToExportError, SurfacesMissingError
 from ..jobs import errors
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ STATUS_OF: dict[type[errors.ServerError], tuple[int, str]] = {
 STATUS_OF_DOMAIN: dict[type[Exception], tuple[int, str, str | None]] = {
     NothingToExportError: (409, "conflict", None),
     MasksMissingError: (422, "validation_error", "masked_only"),
+    SurfacesMissingError: (422, "validation_error", "kind"),
     EditorUnavailableError: (503, "editor_unavailable", "model"),
 }
 CODE_OF_STATUS = {

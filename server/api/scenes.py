@@ -37,6 +37,8 @@ UPLOAD_SCHEMA = {
                     "images": {"type": "array", "items": {"type": "string", "format": "binary"}},
                     "masks": {"type": "array", "items": {"type": "string", "format": "binary"}},
                     "depths": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    "lights": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    "surfaces": {"type": "string", "format": "binary"},
                 },
             }
         }
@@ -54,16 +56,25 @@ UPLOAD_SCHEMA = {
 async def create_scene(request: Request, ingest: SceneIngest = Depends(deps.ingest)) -> dict[str, Any]:
     """Upload cameras (`transforms`) and images; the scene is prepared (downscaled) on the server."""
     settings = ingest.settings
-    form = await read_multipart(request, settings.max_upload_bytes, max_files=3 * settings.max_images + 3)
+    form = await read_multipart(request, settings.max_upload_bytes, max_files=4 * settings.max_images + 4)
     try:
         transforms = form.get("transforms")
         if transforms is None:
             raise BadRequestError("the `transforms` field is missing", field="transforms")
         if isinstance(transforms, UploadFile):
             transforms = await transforms.read()
-        files = {kind: _files(form.getlist(kind), kind) for kind in ("images", "masks", "depths")}
+        files = {kind: _files(form.getlist(kind), kind) for kind in ("images", "masks", "depths", "lights")}
+        surfaces = _files(form.getlist("surfaces"), "surfaces")
+        if len(surfaces) > 1:
+            raise BadRequestError("send at most one surfaces file", field="surfaces")
         return await asyncio.to_thread(
-            ingest.from_upload, transforms, files["images"], files["masks"], files["depths"]
+            ingest.from_upload,
+            transforms,
+            files["images"],
+            files["masks"],
+            files["depths"],
+            files["lights"],
+            surfaces[0] if surfaces else None,
         )
     finally:
         await form.close()

@@ -181,6 +181,12 @@ class ExportRequest(Strict):
         False, description="keep only geometry the views' masks cover: the edited objects (needs masks)"
     )
     sh_degree: int = export_field("sh_degree")
+    texture_size: int = export_field("texture_size")
+    faces: int = export_field("faces")
+    vertex_colors: bool = Field(
+        False,
+        description="mesh as GLB or OBJ: vertex colours instead of a UV-mapped texture (PLY always has them)",
+    )
 
     @model_validator(mode="after")
     def _format_fits_kind(self) -> ExportRequest:

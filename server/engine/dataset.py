@@ -28,6 +28,8 @@ from in2n_protocol.wire import WireError, check_camera
 
 from .depth_maps import DepthMapError, read_depth_map, resize_depth
 from .geometry import BOUNDS_KEY, bounds_from_depths, check_bounds
+from .light_maps import LIGHT_KEY, LightMapError, read_light_map, resize_light_map
+from .surfaces import SURFACES_FILE, SURFACES_KEY, SurfaceError, read_surfaces, write_surfaces
 from .types import CameraSpec
 
 INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
@@ -193,6 +195,13 @@ def prepare_dataset(src_dir: Path, dst_dir: Path, max_image_size: int = 512) -> 
             src_dir, staging, meta["frames"], cameras, max_image_size
         )
         out_meta = {"camera_model": "OPENCV", "frames": frames, "in2n_source": str(src_dir)}
+        if meta.get(SURFACES_KEY) is not None:
+            surfaces_path = _resolve_inside(src_dir, meta[SURFACES_KEY], SURFACES_KEY)
+            try:
+                write_surfaces(staging / SURFACES_FILE, read_surfaces(surfaces_path))
+            except SurfaceError as error:
+                raise DatasetError(SURFACES_KEY, str(error)) from error
+            out_meta[SURFACES_KEY] = SURFACES_FILE
         if has_alpha:
             out_meta[ALPHA_KEY] = True
         bounds = given_bounds or depth_bounds
@@ -217,8 +226,13 @@ def _write_frames(
 ) -> tuple[list[dict[str, Any]], bool, dict[str, list[float]] | None]:
     """Write the images (and masks, depths); returns the frames, whether they are RGBA, and the bounds
     of the surfaces the depth maps saw (None without depth)."""
-    for sub in ("images", "masks", "depths"):
+    for sub in ("images", "masks", "depths", "lights"):
         (staging / sub).mkdir()
+    with_light = [raw.get(LIGHT_KEY) is not None for raw in raw_frames]
+    if any(with_light) and not all(with_light):
+        raise DatasetError(
+            f"frames[{with_light.index(False)}].{LIGHT_KEY}", "frames carry light maps all or none"
+        )
     images = [
         _load_image(_resolve_inside(src_dir, raw.get("file_path"), f"frames[{i}].file_path"), f"frames[{i}]")
         for i, raw in enumerate(raw_frames)
@@ -267,6 +281,13 @@ def _write_frames(
             np.save(staging / "depths" / depth_name, depth, allow_pickle=False)
             frame[DEPTH_KEY] = f"depths/{depth_name}"
             depth_views.append((CameraSpec.from_wire(frame), depth))
+        light = _optional_light(src_dir, raw, field, image.size)
+        if light is not None:
+            light_name = f"{index:04d}.npy"
+            np.save(
+                staging / "lights" / light_name, resize_light_map(light, (new_w, new_h)).astype(np.float16)
+            )
+            frame[LIGHT_KEY] = f"lights/{light_name}"
         frames.append(frame)
     return frames, has_alpha, bounds_from_depths(depth_views) if depth_views else None
 
@@ -322,6 +343,29 @@ def _optional_depth(
             key, f"depth map is {depth.shape[1]}x{depth.shape[0]}, the image {size[0]}x{size[1]}"
         )
     return depth
+
+
+def _optional_light(
+    src_dir: Path, raw: Mapping[str, Any], field: str, size: tuple[int, int]
+) -> np.ndarray | None:
+    relative = raw.get(LIGHT_KEY)
+    if relative is None:
+        return None
+    key = f"{field}.{LIGHT_KEY}"
+    try:
+        light = read_light_map(_resolve_inside(src_dir, relative, key), str(relative))
+    except LightMapError as error:
+        raise DatasetError(key, str(error)) from error
+    if (light.shape[1], light.shape[0]) != size:
+        raise DatasetError(
+            key, f"light map is {light.shape[1]}x{light.shape[0]}, the image {size[0]}x{size[1]}"
+        )
+    return light
+
+
+def has_lights(meta: Mapping[str, Any]) -> bool:
+    """Whether a prepared dataset's views carry light maps (then their images are Standard-view sRGB)."""
+    return bool(meta["frames"]) and all(LIGHT_KEY in frame for frame in meta["frames"])
 
 
 def _optional_mask(

@@ -11,3 +11,7 @@ class NothingToExportError(RuntimeError):
 
 class MasksMissingError(ValueError):
     """`masked_only` on a scene whose views have no masks: nothing says what the edited objects are."""
+
+
+class SurfacesMissingError(ValueError):
+    """A `textures` export of a scene that carries no surfaces (meshes with UV maps) to bake into."""

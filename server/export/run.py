@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from in2n_protocol.wire import EXPORT_PARAMS
+
 from .mesh import tsdf_mesh
 from .pointcloud import point_cloud
 from .sh import DEFAULT_SH_DEGREE
 from .splats import splats
-from .writers import write_mesh, write_point_cloud, write_splats
+from .textures import textures
+from .writers import write_mesh, write_point_cloud, write_splats, write_textures
 
 
 def export_geometry(
@@ -22,12 +25,18 @@ def export_geometry(
     crop: bool = True,
     masked_only: bool = False,
     sh_degree: int = DEFAULT_SH_DEGREE,
+    texture_size: int = EXPORT_PARAMS["texture_size"].default,
+    faces: int = EXPORT_PARAMS["faces"].default,
+    vertex_colors: bool = False,
 ) -> Path:
     """Render `session` (an export-only or running EditSession) and write the geometry atomically.
 
     `masked_only` keeps only what the views' masks cover (the edited objects): MasksMissingError without.
-    `num_points` bounds point clouds and splats, `resolution` sizes meshes, `sh_degree` is for splats only.
+    `num_points` bounds point clouds and splats, `resolution` sizes meshes, `sh_degree` is for splats only,
+    `texture_size` sizes textures (of the `textures` kind and of textured meshes), `faces` bounds meshes.
     """
+    if kind == "textures":
+        return write_textures(path, textures(session, texture_size))
     if kind == "point_cloud":
         points, colors = point_cloud(session, num_points, crop=crop, masked_only=masked_only)
         return write_point_cloud(path, points, colors)

@@ -1,5 +1,5 @@
-"""Geometry files: binary PLY point clouds and 3D Gaussian splats, and meshes as PLY, OBJ or GLB with
-vertex colours."""
+"""Export files: binary PLY point clouds and 3D Gaussian splats, meshes as PLY, OBJ or GLB, and zips of
+baked textures."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from .sh import SH_C0
 
 if TYPE_CHECKING:
     from .splats import Splats
+    from .textures import Textures
 
 # glTF is +Y up; Blender's importer turns its +Y into Blender's +Z. Writing the scene frame's (x, y, z)
 # as (x, z, -y) makes a GLB land where the scene was once Blender imports it.
@@ -104,4 +105,48 @@ def write_mesh(
     path: Path, vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, file_format: str
 ) -> Path:
     write_bytes_atomic(path, mesh_bytes(vertices, faces, colors, file_format))
+    return path
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """An 8-bit RGB PNG of `image` [H, W, 3] in [0, 1] (already in the file's encoding, sRGB)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(colours_u8(image)).save(buffer, format="PNG", optimize=False, compress_level=6)
+    return buffer.getvalue()
+
+
+def textures_zip(textures: Textures) -> bytes:
+    """`manifest.json` and one PNG per object under textures/ (docs/protocol.md, Export: textures)."""
+    import io
+    import json
+    import zipfile
+
+    entries = []
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:  # PNGs are compressed
+        for index, baked in enumerate(textures.objects):
+            image_name = f"textures/{index:04d}.png"
+            archive.writestr(image_name, png_bytes(baked.image))
+            entries.append(
+                {
+                    "name": baked.name,
+                    "image": image_name,
+                    "triangles": baked.triangles,
+                    "texels": baked.texels,
+                    "seen_share": round(baked.seen_share, 6),
+                    "filled_share": round(baked.filled_share, 6),
+                    "outside_uv_share": round(baked.outside_uv_share, 6),
+                }
+            )
+        manifest = {"texture_size": textures.size, "lighting": textures.lighting, "objects": entries}
+        archive.writestr("manifest.json", json.dumps(manifest, indent=1))
+    return buffer.getvalue()
+
+
+def write_textures(path: Path, textures: Textures) -> Path:
+    write_bytes_atomic(path, textures_zip(textures))
     return path

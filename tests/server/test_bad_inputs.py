@@ -51,13 +51,45 @@ def scene_upload(
     images: dict[str, bytes],
     transforms_text: str | None = None,
     depths: dict[str, bytes] | None = None,
+    lights: dict[str, bytes] | None = None,
+    surfaces: bytes | None = None,
+    document: dict | None = None,
 ) -> dict:
     """Always multipart (the transforms go as a plain form field, so even zero images is multipart)."""
-    text = transforms_text if transforms_text is not None else json.dumps({"frames": frames})
+    text = (
+        transforms_text if transforms_text is not None else json.dumps({"frames": frames, **(document or {})})
+    )
     files = [("transforms", (None, text.encode()))]
     files += [("images", (name, data, "image/png")) for name, data in images.items()]
     files += [("depths", (name, data, "application/octet-stream")) for name, data in (depths or {}).items()]
+    files += [("lights", (name, data, "application/octet-stream")) for name, data in (lights or {}).items()]
+    if surfaces is not None:
+        files.append(("surfaces", ("surfaces.npz", surfaces, "application/octet-stream")))
     return {"files": files}
+
+
+def npz(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+TRIANGLE = np.array([[[0, 0, 0], [1, 0, 0], [0, 1, 0]]], np.float32)
+TRIANGLE_UV = np.array([[[0, 0], [1, 0], [0, 1]]], np.float32)
+GOOD_SURFACES = {"names": np.array(["Cube"]), "positions_0": TRIANGLE, "uvs_0": TRIANGLE_UV}
+
+
+def surfaces_upload(named: bool = True, **arrays: np.ndarray) -> dict:
+    document = {"in2n_surfaces": "surfaces.npz"} if named else {}
+    return scene_upload([frame()], {"a.png": png()}, surfaces=npz(**arrays), document=document)
+
+
+def light_upload(*payloads: bytes) -> dict:
+    frames = [frame(f"{i}.png", light_path=f"lights/{i}.npy") for i in range(len(payloads))]
+    for i, f in enumerate(frames):
+        f["transform_matrix"] = [[1, 0, 0, i], [0, 1, 0, 0], [0, 0, 1, 3], [0, 0, 0, 1]]
+    images = {f"{i}.png": png() for i in range(len(payloads))}
+    return scene_upload(frames, images, lights={f"{i}.npy": data for i, data in enumerate(payloads)})
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +150,78 @@ def depth_upload(payload: bytes) -> dict:
 
 # (name, method, path, request kwargs, status, code, field prefix)
 CASES: list[tuple[str, str, str, Callable[[dict], dict], int, str, str | None]] = [
+    *(
+        (f"surfaces: {name}", "POST", "/v1/scenes", make, 422, "validation_error", field)
+        for name, make, field in (
+            (
+                "non-finite corner",
+                lambda r: surfaces_upload(**{**GOOD_SURFACES, "positions_0": TRIANGLE * np.nan}),
+                "surfaces",
+            ),
+            (
+                "UVs of another shape",
+                lambda r: surfaces_upload(**{**GOOD_SURFACES, "uvs_0": TRIANGLE}),
+                "surfaces",
+            ),
+            (
+                "fewer UV triangles",
+                lambda r: surfaces_upload(**{**GOOD_SURFACES, "uvs_0": TRIANGLE_UV[:0]}),
+                "surfaces",
+            ),
+            ("no names", lambda r: surfaces_upload(positions_0=TRIANGLE, uvs_0=TRIANGLE_UV), "surfaces"),
+            ("a stray array", lambda r: surfaces_upload(**GOOD_SURFACES, extra=TRIANGLE), "surfaces"),
+            (
+                "duplicate names",
+                lambda r: surfaces_upload(**{**GOOD_SURFACES, "names": np.array(["A", "A"])}),
+                "surfaces",
+            ),
+            ("not named by transforms", lambda r: surfaces_upload(named=False, **GOOD_SURFACES), "surfaces"),
+            (
+                "named but not uploaded",
+                lambda r: scene_upload([frame()], {"a.png": png()}, document={"in2n_surfaces": "s.npz"}),
+                "transforms.in2n_surfaces",
+            ),
+            (
+                "pickled object array (never unpickled)",
+                lambda r: surfaces_upload(**{**GOOD_SURFACES, "names": np.array(["Cube"], dtype=object)}),
+                "surfaces",
+            ),
+        )
+    ),
+    *(
+        (f"light map: {name}", "POST", "/v1/scenes", make, 422, "validation_error", field)
+        for name, make, field in (
+            (
+                "three channels",
+                lambda r: light_upload(npy(np.ones((32, 32, 3), np.float32))),
+                "frames[0].light_path",
+            ),
+            (
+                "negative light",
+                lambda r: light_upload(npy(-np.ones((32, 32, 6), np.float32))),
+                "frames[0].light_path",
+            ),
+            (
+                "another size",
+                lambda r: light_upload(npy(np.ones((16, 32, 6), np.float32))),
+                "frames[0].light_path",
+            ),
+            (
+                "only some frames",
+                lambda r: scene_upload(
+                    [
+                        frame("0.png", light_path="lights/0.npy"),
+                        frame(
+                            "1.png", transform_matrix=[[1, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 3], [0, 0, 0, 1]]
+                        ),
+                    ],
+                    {"0.png": png(), "1.png": png()},
+                    lights={"0.npy": npy(np.ones((32, 32, 6), np.float32))},
+                ),
+                "frames[1].light_path",
+            ),
+        )
+    ),
     (
         "depth array with three dimensions",
         "POST",
@@ -578,6 +682,31 @@ def test_rgba_upload_with_float_depth(server: ServerProcess, client: httpx.Clien
     assert meta["in2n_alpha"] is True
     assert meta["in2n_bounds"]["min"][2] < -117.0 < meta["in2n_bounds"]["max"][2]  # z = 3 - 120
     assert np.load(prepared / meta["frames"][0]["in2n_depth_path"]).max() == pytest.approx(120.0)
+    assert client.delete(f"/v1/scenes/{scene_id}").status_code == 204
+    assert workspace_snapshot(server.workspace) == before
+
+
+def test_surfaces_and_light_maps_are_prepared_with_the_scene(
+    server: ServerProcess, client: httpx.Client
+) -> None:
+    """What a Blender capture for textures sends: the surfaces land in the dataset as sent, the light maps
+    as float16 at the prepared size."""
+    before = workspace_snapshot(server.workspace)
+    light = np.random.default_rng(0).uniform(0, 2, (32, 32, 6)).astype(np.float32)
+    upload = light_upload(npy(light), npy(light))
+    upload["files"].append(("surfaces", ("surfaces.npz", npz(**GOOD_SURFACES), "application/octet-stream")))
+    text = json.loads(upload["files"][0][1][1])
+    text["in2n_surfaces"] = "surfaces.npz"
+    upload["files"][0] = ("transforms", (None, json.dumps(text).encode()))
+    response = client.post("/v1/scenes", **upload)
+    assert response.status_code == 201, response.text
+    scene_id = response.json()["scene_id"]
+    prepared = server.workspace / "scenes" / scene_id / "dataset"
+    meta = json.loads((prepared / "transforms.json").read_text())
+    stored = np.load(prepared / meta["in2n_surfaces"], allow_pickle=False)
+    assert list(stored["names"]) == ["Cube"] and np.array_equal(stored["positions_0"], TRIANGLE)
+    kept = np.load(prepared / meta["frames"][1]["light_path"], allow_pickle=False)
+    assert kept.dtype == np.float16 and np.allclose(kept, light, rtol=1e-3, atol=1e-3)
     assert client.delete(f"/v1/scenes/{scene_id}").status_code == 204
     assert workspace_snapshot(server.workspace) == before
 
