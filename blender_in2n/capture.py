@@ -4,7 +4,8 @@ Colour renders use the scene's own render engine and colour management, so the N
 sees; by default the film is transparent (the world still lights the scene, its own pixels get alpha 0), so
 the server knows where there is nothing. Masks (white = the selected objects, as first hit) and depth (z
 along the camera axis in scene units, 0 = nothing hit) come from a second, cheap Cycles "data" render per
-view, exact at the pixel centres (`data_passes`).
+view, exact at the pixel centres (`data_passes`). For textures, the capture also carries the selected
+meshes' surfaces (`surfaces`) and, per view, the light its colour render was shaded with (`light_passes`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix, Vector
 
-from . import camera_math, data_passes, png
+from . import camera_math, data_passes, light_passes, png, surfaces
 
 RIG_COLLECTION = "In2N Capture Rig"
 RIG_KINDS = ("ORBIT", "HEMISPHERE", "SPHERE")
@@ -45,6 +46,9 @@ class Capture:
     images: list[str] = field(default_factory=list)
     masks: list[str] = field(default_factory=list)
     depths: list[str] = field(default_factory=list)
+    lights: list[str] = field(default_factory=list)
+    surfaces: str = ""
+    uv_maps: dict[str, str] = field(default_factory=dict)  # object name -> UV map ("" = generated)
     camera_names: list[str] = field(default_factory=list)
 
 
@@ -212,6 +216,8 @@ def capture(
     with_depth: bool = False,
     transparent_background: bool = True,
     data_method: str = "",
+    with_lights: bool = False,
+    surfaces_of: Sequence[Any] = (),
 ) -> Capture:
     """Render every camera into `directory` and describe them as a transforms.json document.
 
@@ -219,13 +225,19 @@ def capture(
     goes to `images/NNNN.png` (8-bit RGBA with straight alpha, or RGB when `transparent_background` is off);
     masks to `masks/NNNN.png` and depth to `depths/NNNN.npy` (float32 z-depth, 0 = nothing hit) from one
     extra data render per view (`data_method`: one of `data_passes.METHODS`, "" = the fastest this Blender
-    has). Every scene setting changed for the capture is restored after.
+    has). `with_lights`: each colour render also gives `lights/NNNN.npy` and its image is encoded with the
+    Standard view (`light_passes`; Cycles and OpenImageIO only, else CaptureError). `surfaces_of`: those
+    meshes' surfaces go to `surfaces.npz` (`surfaces`). Every scene setting changed is restored after.
     """
     _check_request(cameras, masks_of, with_masks, max_size)
     scene = context.scene
+    if with_lights and light_passes.unavailable_reason(scene):
+        raise CaptureError(light_passes.unavailable_reason(scene))
     render = scene.render
     os.makedirs(os.path.join(directory, "images"), exist_ok=True)
     result = Capture(directory=directory, transforms={"frames": []})
+    if surfaces_of:
+        _write_surfaces(context, result, surfaces_of)
     overrides = _Overrides()
     try:
         overrides.remember(render.image_settings, IMAGE_SETTINGS)
@@ -234,18 +246,25 @@ def capture(
         overrides.set(render, "resolution_y", height)
         overrides.set(render, "resolution_percentage", 100)
         _colour_settings(overrides, scene, transparent_background)
+        if with_lights:
+            light_passes.light_settings(overrides, scene, context.view_layer)
         for i, ob in enumerate(cameras):
             name = f"{i:04d}.png"
             path = os.path.join(directory, "images", name)
             overrides.set(scene, "camera", ob)
-            overrides.set(render, "filepath", path)
-            bpy.ops.render.render(write_still=True)
+            if with_lights:
+                _render_with_lights(context, result, i, path, transparent_background, overrides)
+            else:
+                overrides.set(render, "filepath", path)
+                bpy.ops.render.render(write_still=True)
             if not os.path.isfile(path):
                 raise CaptureError(
                     f"rendering camera {ob.name!r} wrote no image (render engine {render.engine})"
                 )
             frame = camera_math.camera_from_blender(ob, render)
             frame["file_path"] = f"images/{name}"
+            if with_lights:
+                frame["light_path"] = f"lights/{i:04d}.npy"
             result.transforms["frames"].append(frame)
             result.images.append(path)
             result.camera_names.append(ob.name)
@@ -258,12 +277,41 @@ def capture(
         with contextlib.suppress(CaptureError):
             overrides.restore()
         raise CaptureError(f"masks and depth could not be rendered: {exc}") from exc
+    except light_passes.LightPassError as exc:
+        with contextlib.suppress(CaptureError):
+            overrides.restore()
+        raise CaptureError(f"the light passes could not be rendered: {exc}") from exc
     except BaseException:
         with contextlib.suppress(CaptureError):  # the render's own error is the one to report
             overrides.restore()
         raise
     overrides.restore()
     return result
+
+
+def _write_surfaces(context: Any, result: Capture, objects: Sequence[Any]) -> None:
+    """The objects' surfaces as `surfaces.npz`, named by the transforms (before any render: fails fast)."""
+    path = os.path.join(result.directory, surfaces.FILE_NAME)
+    try:
+        result.uv_maps = surfaces.write_surfaces(context, objects, path)
+    except surfaces.SurfaceError as exc:
+        raise CaptureError(str(exc)) from exc
+    result.transforms["in2n_surfaces"] = surfaces.FILE_NAME
+    result.surfaces = path
+
+
+def _render_with_lights(
+    context: Any, result: Capture, index: int, path: str, transparent: bool, overrides: _Overrides
+) -> None:
+    """One colour render with its light passes: the PNG (Standard view) and `lights/NNNN.npy` (float16)."""
+    exr = os.path.join(result.directory, f"light-{index:04d}.exr")
+    passes = light_passes.render_passes(context, exr, overrides)
+    pixels, lights = light_passes.colour_and_lights(passes, transparent)
+    _write(path, png.encode_png(pixels))
+    os.makedirs(os.path.join(result.directory, "lights"), exist_ok=True)
+    light_path = os.path.join(result.directory, "lights", f"{index:04d}.npy")
+    np.save(light_path, lights, allow_pickle=False)
+    result.lights.append(light_path)
 
 
 def _check_request(cameras: Sequence[Any], masks_of: Sequence[Any], with_masks: bool, max_size: int) -> None:
