@@ -25,12 +25,19 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from ..engine.geometry import DEPTH_AGREEMENT, project
+from ..engine.geometry import DEPTH_AGREEMENT, project, world_points
 from ..engine.types import CameraSpec
 
 MIN_FACING = 0.05
 """A view samples a texel only when the surface faces it at least this much (cos of the viewing angle):
 grazing views smear a texel over many pixels, and back faces are not what the view shows."""
+SAME_PLANE_PIXELS = 0.5
+"""With exact depth, a pixel shows a texel's surface when the pixel's 3D point lies within this many pixel
+footprints of the texel's tangent plane: at a crease the next face passes any depth test (it is just as
+far), but it leaves the plane..."""
+SAME_NORMAL_COS = 0.87
+"""... and its surface normals (from the depth map, towards each of its four neighbours) within 30° of the
+texel's: a pixel of the next face right at the crease still touches the plane, but not with its normal."""
 CANDIDATES_PER_CHUNK = 4_000_000
 """Texel candidates tested at once while rasterising (bounds the memory of big triangles at 4096²)."""
 
@@ -137,12 +144,14 @@ def _chunks(counts: np.ndarray, budget: int) -> Iterable[np.ndarray]:
 @dataclass
 class BakeView:
     """One view to sample: its camera, linear colour, z-depth for the visibility test (0 = nothing there),
-    and an optional per-pixel reliability in [0, 1] (e.g. how much light the surface had)."""
+    an optional per-pixel reliability in [0, 1] (e.g. how much light the surface had), and whether the
+    depth is exact (the capture's own, of the same triangles), which allows the stricter same-plane test."""
 
     camera: CameraSpec
     colour: np.ndarray  # [H, W, 3] linear
     depth: np.ndarray  # [H, W]
     reliability: np.ndarray | None = None  # [H, W]
+    exact_depth: bool = False
 
 
 @dataclass
@@ -164,9 +173,10 @@ def gather(texels: TexelMap, views: Iterable[BakeView], depth_tolerance: float =
     """Each texel's colour from every view that sees its point.
 
     A view sees a point when the point projects inside it, in front of the camera, onto a surface facing
-    the camera, at the depth the view has there (within `depth_tolerance` of it). The colour is bilinear among
-    the four nearest pixels that pass the depth test (so a silhouette does not mix in what lies behind), and
-    the view's weight is cos² of the viewing angle times the share of the bilinear weight that passed.
+    the camera, at the depth the view has there (within `depth_tolerance` of it; with exact depth, the
+    pixel's point on the texel's tangent plane instead). The colour is bilinear among the four nearest
+    pixels that pass (so a silhouette or a crease does not mix in another surface), and the view's weight
+    is cos² of the viewing angle times the share of the bilinear weight that passed.
     """
     colour_sum = np.zeros((texels.count, 3))
     weight = np.zeros(texels.count)
@@ -187,6 +197,9 @@ def gather(texels: TexelMap, views: Iterable[BakeView], depth_tolerance: float =
         tx, ty = fx - x0, fy - y0
         total = np.zeros(len(idx))
         colour = np.zeros((len(idx), 3))
+        world = world_points(camera, view.depth) if view.exact_depth else None
+        normals = depth_normals(world) if world is not None else None
+        plane_tolerance = SAME_PLANE_PIXELS * z[idx] / camera.fx  # a pixel's footprint at the point's depth
         for dx, dy, w in (
             (0, 0, (1 - tx) * (1 - ty)),
             (1, 0, tx * (1 - ty)),
@@ -195,7 +208,12 @@ def gather(texels: TexelMap, views: Iterable[BakeView], depth_tolerance: float =
         ):
             col, row = np.clip(x0 + dx, 0, width - 1), np.clip(y0 + dy, 0, height - 1)
             depth = view.depth[row, col]
-            ok = (depth > 0) & (np.abs(z[idx] - depth) <= depth_tolerance * depth)
+            if world is None:
+                ok = (depth > 0) & (np.abs(z[idx] - depth) <= depth_tolerance * depth)
+            else:
+                offset = np.einsum("md,md->m", texels.normals[idx], world[row, col] - texels.points[idx])
+                agree = np.abs(np.einsum("md,mkd->mk", texels.normals[idx], normals[row, col])).min(axis=1)
+                ok = (depth > 0) & (np.abs(offset) <= plane_tolerance) & (agree >= SAME_NORMAL_COS)
             if view.reliability is not None:
                 w = w * view.reliability[row, col]
             w = np.where(ok, w, 0.0)
@@ -206,6 +224,22 @@ def gather(texels: TexelMap, views: Iterable[BakeView], depth_tolerance: float =
         colour_sum[idx[hit]] += view_weight[:, None] * colour[hit] / total[hit, None]
         weight[idx[hit]] += view_weight
     return Gathered(colour_sum, weight)
+
+
+def depth_normals(world: np.ndarray) -> np.ndarray:
+    """Unit surface normals [H, W, 4, 3] of a depth map's points, one towards each diagonal pair of
+    neighbours (one-sided differences; sign arbitrary): a pixel next to a crease or an edge has normals
+    that disagree, so it is never taken for either side. Zero where a neighbour is missing (the border)."""
+    height, width, _ = world.shape
+    padded = np.pad(world, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    centre = padded[1:-1, 1:-1]
+    right, left = padded[1:-1, 2:] - centre, padded[1:-1, :-2] - centre
+    down, up = padded[2:, 1:-1] - centre, padded[:-2, 1:-1] - centre
+    normals = np.stack(
+        [np.cross(a, b) for a, b in ((right, down), (down, left), (left, up), (up, right))], axis=2
+    )
+    length = np.linalg.norm(normals, axis=-1, keepdims=True)
+    return np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
 
 
 @dataclass(frozen=True)

@@ -100,9 +100,10 @@ def bake_views(session: Any, folder: Any, meta: dict[str, Any]) -> list[BakeView
             colour, trust = albedo(colour, light)
             reliability = reliability * trust
         depth = exact_depth(folder, frame, camera)
+        exact = depth is not None
         if depth is None:
             depth = np.where(render.accumulation >= MIN_ACCUMULATION, render.depth, 0.0)
-        views.append(BakeView(camera, colour, depth, reliability))
+        views.append(BakeView(camera, colour, depth, reliability, exact_depth=exact))
     return views
 
 
