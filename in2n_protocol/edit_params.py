@@ -198,6 +198,11 @@ def default(name: str) -> Any:
     return dataclasses.MISSING if f.default is dataclasses.MISSING else f.default
 
 
+def fallback(name: str) -> Any:
+    """A model-tuned field's value when the model recommends none (IP2P's)."""
+    return EditParams.__dataclass_fields__[name].metadata["fallback"]
+
+
 def check_bounds(name: str, value: Any) -> None:
     """Raise ValueError naming the field when `value` is outside its bounds (None is always allowed)."""
     meta = EditParams.__dataclass_fields__[name].metadata
@@ -233,7 +238,7 @@ def resolve_model_defaults(values: Mapping[str, Any], recommended: Mapping[str, 
     for name in model_tuned_fields():
         value = values.get(name)
         if value is None:
-            value = recommended.get(name, EditParams.__dataclass_fields__[name].metadata["fallback"])
+            value = recommended.get(name, fallback(name))
             if name == "edit_rate":
                 value = batched_edit_rate(value, int(values.get("edit_count") or 1))
         resolved[name] = value

@@ -29,25 +29,34 @@ from .edit_math import (
 )
 from .joint_attention import JOINT_LAYERS, JOINT_MODES, MAX_JOINT_VIEWS, joint_attention
 
+MODEL_TUNED = tuple(n for n in edit_params.EDITOR_FIELDS if n in edit_params.model_tuned_fields())
+"""The editor's settings whose job value may be unset ("the model's"): the editor takes them resolved."""
+
 
 @dataclass(frozen=True)
 class EditSettings:
     """What one edit call needs: `edit_params.EDITOR_FIELDS` (in2n_protocol), guidance as numbers.
 
-    Defaults: EditParams' (IP2P's guidance where EditParams leaves it to the model).
+    Defaults: EditParams' (IP2P's guidance and upper bound where EditParams leaves them to the model).
     """
 
-    guidance_scale: float = edit_params.resolve_model_defaults({}, {})["guidance_scale"]
-    image_guidance_scale: float = edit_params.resolve_model_defaults({}, {})["image_guidance_scale"]
+    guidance_scale: float = edit_params.fallback("guidance_scale")
+    image_guidance_scale: float = edit_params.fallback("image_guidance_scale")
     diffusion_steps: int = edit_params.default("diffusion_steps")
     lower_bound: float = edit_params.default("lower_bound")
-    upper_bound: float = edit_params.resolve_model_defaults({}, {})["upper_bound"]
+    upper_bound: float = edit_params.fallback("upper_bound")
     scale_steps: bool = edit_params.default("scale_steps")
     joint_attention: str = edit_params.default("joint_attention")
     joint_layers: str = "all"
     """Which self-attentions are joint when `joint_attention` is on (joint_attention.JOINT_LAYERS)."""
 
     def __post_init__(self) -> None:
+        for name in MODEL_TUNED:
+            if getattr(self, name) is None:
+                raise ValueError(
+                    f"{name} is unset: the model's recommended value is filled in where the job or session "
+                    "is created (EditParams.with_model_defaults), never by the editor"
+                )
         start_timestep_range(self.lower_bound, self.upper_bound)
         _check_choice("joint_attention", self.joint_attention, JOINT_MODES)
         _check_choice("joint_layers", self.joint_layers, JOINT_LAYERS)
@@ -55,16 +64,9 @@ class EditSettings:
             raise ValueError(f"diffusion_steps must be at least 1, got {self.diffusion_steps}")
 
     @classmethod
-    def from_params(
-        cls, values: Mapping[str, Any], recommended: Mapping[str, float] | None = None
-    ) -> EditSettings:
-        """From EditParams-named values; unset model-tuned ones take `recommended` (the model's), else
-        the fallbacks (IP2P's)."""
-        resolved = {**values, **edit_params.resolve_model_defaults(values, recommended or {})}
-        chosen = {
-            name: resolved[name] for name in edit_params.EDITOR_FIELDS if resolved.get(name) is not None
-        }
-        return cls(**chosen)
+    def from_params(cls, values: Mapping[str, Any]) -> EditSettings:
+        """From EditParams-named values, resolved (numbers); the editor fields left out keep the defaults."""
+        return cls(**{name: values[name] for name in edit_params.EDITOR_FIELDS if name in values})
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

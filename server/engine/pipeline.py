@@ -21,18 +21,17 @@ around the mask at the editor's working size, so small objects get its full reso
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterator
-from dataclasses import field
-from typing import Annotated, Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import tyro
 from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.pipelines.base_pipeline import VanillaPipeline, VanillaPipelineConfig
 
 from in2n_protocol import edit_params
+from in2n_protocol.edit_params import EditRegion, JointAttention, Schedule
 
 from ..editor.base import BatchEditor, Editor
 from .datamanager import In2NDataManager, In2NDataManagerConfig
@@ -41,6 +40,9 @@ from .regions import Box, composite, crop_box, edit_crop, edit_region, soft_mask
 from .schedule import EditSchedule, NoiseAnneal
 from .types import CameraSpec
 from .warp import nearest_view, warp_into
+
+if TYPE_CHECKING:
+    from ..editor.ip2p import EditSettings
 
 EditListener = Callable[[int, torch.Tensor], None]
 EDIT_BACKGROUND = (1.0, 1.0, 1.0)
@@ -73,7 +75,7 @@ class In2NPipeline(VanillaPipeline):
 
     def __init__(self, config: In2NPipelineConfig, device: str, *args, **kwargs) -> None:
         super().__init__(config, device, *args, **kwargs)
-        self._fill_model_defaults(config)
+        fill_unset_model_defaults(config)
         self.editor: Editor | Callable[[], Editor] | None = None
         self.editing = True
         self.edit_start_step: int | None = None
@@ -96,31 +98,16 @@ class In2NPipeline(VanillaPipeline):
         self.edited_views: set[int] = set()  # views edited at least once in this job (warp sources)
         self._camera_specs: list[CameraSpec] | None = None
 
-    @staticmethod
-    def _fill_model_defaults(config: In2NPipelineConfig) -> None:
-        """Unset model-tuned settings (also from ns-train) become the editor model's recommended values."""
-        from ..editor.loading import recommended_settings
-
-        names = edit_params.model_tuned_fields()
-        current = {name: getattr(config, PIPELINE_FIELDS[name]) for name in (*names, "edit_count")}
-        for name, value in edit_params.resolve_model_defaults(
-            current, recommended_settings(config.ip2p_model)
-        ).items():
-            setattr(config, PIPELINE_FIELDS[name], value)
-
     def get_editor(self) -> Editor:
         """The editor, built at the first edit (exporting or rendering never loads a diffusion model)."""
         if self.editor is None:
-            from ..editor.ip2p import EditSettings, load_ip2p_editor
-            from ..editor.loading import recommended_settings
+            from ..editor.ip2p import load_ip2p_editor
 
             c = self.config
-            values = {name: getattr(c, PIPELINE_FIELDS[name]) for name in edit_params.EDITOR_FIELDS}
-            settings = EditSettings.from_params(values, recommended_settings(c.ip2p_model))
             self.editor = load_ip2p_editor(
                 c.ip2p_model,
                 torch.device(self.device),
-                settings,
+                editor_settings(c),
                 half_precision=c.ip2p_half_precision,
                 seed=c.seed,
             )
@@ -294,42 +281,89 @@ class In2NPipeline(VanillaPipeline):
         self.edit_start_step = None if start < 0 else start
 
 
+def fill_unset_model_defaults(config: In2NPipelineConfig) -> None:
+    """Unset model-tuned settings become the editor model's recommended values (else IP2P's).
+
+    Only `ns-train in2n` gets here with unset values: nerfstudio builds this pipeline from its own command
+    line, so the pipeline is where that edit is created, and this is that path's one resolution. A session's
+    config arrives resolved (EditSession.create; a job's admission before it): its numbers are kept as they
+    are, never resolved again.
+    """
+    names = edit_params.model_tuned_fields()
+    values = {name: getattr(config, PIPELINE_FIELDS[name]) for name in (*names, "edit_count")}
+    if all(values[name] is not None for name in names):
+        return
+    from ..editor.loading import recommended_settings
+
+    resolved = edit_params.resolve_model_defaults(values, recommended_settings(config.ip2p_model))
+    for name, value in resolved.items():
+        setattr(config, PIPELINE_FIELDS[name], value)
+
+
+def editor_settings(config: In2NPipelineConfig) -> EditSettings:
+    """The editor's settings: the config's numbers as they are (an unset one is an error, not a default)."""
+    from ..editor.ip2p import EditSettings
+
+    return EditSettings.from_params(
+        {name: getattr(config, PIPELINE_FIELDS[name]) for name in edit_params.EDITOR_FIELDS}
+    )
+
+
 # -- the config ------------------------------------------------------------------------------------------
-# The IDU's edit settings are EditParams' (in2n_protocol), under the names PIPELINE_FIELDS gives
-# them (`instruction` is ns-train's `--pipeline.prompt`), with the same defaults, types and help.
+# The IDU's edit settings are EditParams' (in2n_protocol), under the names PIPELINE_FIELDS gives them
+# (`instruction` is ns-train's `--pipeline.prompt`), written out so that ns-train's help reads them here;
+# tests/engine/test_pipeline_config.py checks that their types, defaults and docstrings are EditParams'.
 
 PIPELINE_FIELDS = edit_params.PIPELINE_FIELDS
 DEFAULT_PROMPT = "don't change the image"
 
 
-def _edit_fields() -> Iterator[tuple[str, Any, Any]]:
-    docs, types = edit_params.field_docs(), edit_params.field_types()
-    for name, attr in PIPELINE_FIELDS.items():
-        value = DEFAULT_PROMPT if name == "instruction" else edit_params.default(name)
-        yield attr, Annotated[types[name], tyro.conf.arg(help=docs[name])], field(default=value)
+@dataclass
+class In2NPipelineConfig(VanillaPipelineConfig):
+    """The IDU's settings: EditParams' edit fields (defaults: the original in2n's), the editor's weights."""
 
-
-In2NPipelineConfig = dataclasses.make_dataclass(
-    "In2NPipelineConfig",
-    [
-        ("_target", type, field(default_factory=lambda: In2NPipeline)),
-        ("datamanager", In2NDataManagerConfig, field(default_factory=In2NDataManagerConfig)),
-        ("model", In2NModelConfig, field(default_factory=In2NModelConfig)),
-        *_edit_fields(),
-        (
-            "ip2p_model",
-            Annotated[
-                str, tyro.conf.arg(help='Hub id, local pipeline directory, or a bundled name ("demo").')
-            ],
-            field(default="timbrooks/instruct-pix2pix"),
-        ),
-        (
-            "ip2p_half_precision",
-            Annotated[bool, tyro.conf.arg(help="Run the editor in fp16 (CUDA only; the CPU uses fp32).")],
-            field(default=False),
-        ),
-    ],
-    bases=(VanillaPipelineConfig,),
-    namespace={"__module__": __name__},
-)
-In2NPipelineConfig.__doc__ = "The IDU's settings: EditParams' edit fields (defaults: the original in2n's)."
+    _target: type = field(default_factory=lambda: In2NPipeline)
+    datamanager: In2NDataManagerConfig = field(default_factory=In2NDataManagerConfig)
+    model: In2NModelConfig = field(default_factory=In2NModelConfig)
+    prompt: str = DEFAULT_PROMPT
+    """What to change, e.g. "make it look like autumn"."""
+    guidance_scale: float | None = None
+    """Text guidance: how strongly to follow the instruction (unset: the model's recommended value)."""
+    image_guidance_scale: float | None = None
+    """Image guidance: how closely to keep the original view (unset: the model's recommended value)."""
+    diffusion_steps: int = 20
+    """DDIM steps per edit."""
+    lower_bound: float = 0.02
+    """Lowest noise level an edit starts from, as a fraction of the 1000-step schedule."""
+    upper_bound: float | None = None
+    """Highest noise level an edit starts from, above lower_bound (unset: the model's recommended value)."""
+    edit_iterations: int = 15000
+    """NeRF steps of the Iterative Dataset Update."""
+    edit_rate: int | None = None
+    """NeRF steps between edit steps, rolling (unset: the model's recommended value times edit_count)."""
+    edit_count: int = 1
+    """Views edited at each edit step (rolling schedule), in one batched editor call."""
+    joint_attention: JointAttention = "off"
+    """Views of one batched call attend to each other: off; anchor (to the call's first view); all."""
+    schedule: Schedule = "rolling"
+    """rolling: the original's; sweep: every view every sweep_every steps; once: edit all, then train."""
+    sweep_every: int = 2500
+    """NeRF steps between whole-dataset edits (sweep schedule)."""
+    anneal: bool = False
+    """Lower the highest start noise over the edit phase, from upper_bound down to anneal_to."""
+    anneal_to: float = 0.5
+    """Highest start noise at the end of the edit phase when annealing (at least lower_bound)."""
+    scale_steps: bool = False
+    """Fewer DDIM steps for less noise: every edit keeps the step size of one from upper_bound."""
+    warp_start: bool = False
+    """Start each edit from the nearest edited view's latest edit, warped through the depth maps."""
+    seed: int = 0
+    """Seeds the view order and the editor's noise."""
+    edit_region: EditRegion = "all"
+    """all: the instruction may change every pixel; masked: only the scene's masks (the selected objects)."""
+    crop_to_mask: bool = False
+    """Edit a square around each view's mask at the editor's working size, pasted back (needs masks)."""
+    ip2p_model: str = "timbrooks/instruct-pix2pix"
+    """Hub id, local pipeline directory, or a bundled name ("demo")."""
+    ip2p_half_precision: bool = False
+    """Run the editor in fp16 (CUDA only; the CPU uses fp32)."""

@@ -162,6 +162,8 @@ class EditSession:
         if not params.instruction.strip():
             raise ValueError("instruction: must not be empty")
         tier_config(params.tier)  # validates the tier name before anything is written
+        # The session's one resolution of the model-tuned values (a job's arrive resolved by its admission);
+        # session.json stores them resolved, and the pipeline and the editor take them as they are.
         params = params.with_model_defaults(recommended_settings(params.model))
         workdir = Path(workdir)
         if layout.session_file(workdir).exists():

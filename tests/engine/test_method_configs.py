@@ -56,6 +56,7 @@ def test_ns_train_lists_the_method_and_its_tiers() -> None:
         [ns_train, "in2n-cpu", "--help"], capture_output=True, text=True, env=env, timeout=300
     )
     assert method.returncode == 0 and "--pipeline.prompt" in method.stdout
+    assert "DDIM steps per edit." in method.stdout  # the field docstrings are ns-train's help
 
 
 def test_full_tier_trains_with_the_patch_lpips_loss(tiny_scene, tiny_ip2p_dir: Path, tmp_path: Path) -> None:
@@ -84,15 +85,10 @@ def test_full_tier_trains_with_the_patch_lpips_loss(tiny_scene, tiny_ip2p_dir: P
     assert not any("lpips" in key for key in session.pipeline.model.state_dict())
 
 
-def test_tiers_are_the_wire_tiers_and_the_pipeline_takes_the_edit_parameters() -> None:
-    """One list of tiers (wire.TIERS: the schema's Literal, the extension's enum), one set of edit fields."""
-    from in2n_protocol import edit_params, wire
-    from in2n_server.engine.pipeline import PIPELINE_FIELDS, In2NPipelineConfig
+def test_tiers_are_the_wire_tiers() -> None:
+    """One list of tiers (wire.TIERS: the schema's Literal, the extension's enum); the pipeline's edit
+    fields are checked against EditParams in test_pipeline_config.py."""
+    from in2n_protocol import wire
 
     assert TIERS == wire.TIERS
     assert [tier_config(t).method_name for t in wire.TIERS] == list(wire.TIERS)
-    config = In2NPipelineConfig()
-    for name, attr in PIPELINE_FIELDS.items():
-        if name != "instruction":
-            assert getattr(config, attr) == edit_params.default(name), name
-    assert config.guidance_scale is None and config.image_guidance_scale is None  # the model's values
