@@ -266,9 +266,16 @@ def camera_objects(poses: list[Matrix], lens: float, prefix: str) -> list[bpy.ty
     return cameras
 
 
-def render_set(poses: list[Matrix], out_dir: Path, size: int, lens: float, edited_objects: list) -> None:
+def render_set(
+    poses: list[Matrix],
+    out_dir: Path,
+    size: int,
+    lens: float,
+    edited_objects: list,
+    for_textures: bool = False,
+) -> None:
     """Capture `poses` of the current scene into `out_dir` with the extension's capture: RGBA colour,
-    depth, and masks of `edited_objects`."""
+    depth, and masks of `edited_objects` (`for_textures`: also their surfaces and the views' light maps)."""
     cameras = camera_objects(poses, lens, "camera")
     result = capture.capture(
         bpy.context,
@@ -279,6 +286,8 @@ def render_set(poses: list[Matrix], out_dir: Path, size: int, lens: float, edite
         with_masks=True,
         with_depth=True,
         transparent_background=True,
+        with_lights=for_textures,
+        surfaces_of=edited_objects if for_textures else (),
     )
     meta = {"camera_model": "OPENCV", **result.transforms}
     (out_dir / "transforms.json").write_text(json.dumps(meta, indent=1))
@@ -286,7 +295,9 @@ def render_set(poses: list[Matrix], out_dir: Path, size: int, lens: float, edite
         bpy.data.objects.remove(camera)
 
 
-def render_pair(scene_name: str, out: Path, size: int, views: int, heldout: int, samples: int) -> None:
+def render_pair(
+    scene_name: str, out: Path, size: int, views: int, heldout: int, samples: int, for_textures: bool = False
+) -> None:
     base_name = scene_name.removesuffix("_local")
     train, held = camera_poses(base_name, views, heldout)
     lens = 20.0 if base_name == "room" else 35.0
@@ -295,7 +306,7 @@ def render_pair(scene_name: str, out: Path, size: int, views: int, heldout: int,
         _setup_render(size, samples)
         edited_objects = BUILDERS[scene_name](edited)
         suffix = "_edited" if edited else ""
-        render_set(train, out / f"train{suffix}", size, lens, edited_objects)
+        render_set(train, out / f"train{suffix}", size, lens, edited_objects, for_textures)
         render_set(held, out / f"heldout{suffix}", size, lens, edited_objects)
 
 
@@ -312,8 +323,14 @@ def capture_arguments(scenes: tuple[str, ...]) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> None:
-    args = capture_arguments(SCENES).parse_args(argv)
-    render_pair(args.scene, args.out, args.size, args.views, args.heldout, args.samples)
+    parser = capture_arguments(SCENES)
+    parser.add_argument(
+        "--for-textures",
+        action="store_true",
+        help="training sets also carry the edited objects' surfaces and light maps (the bake's input)",
+    )
+    args = parser.parse_args(argv)
+    render_pair(args.scene, args.out, args.size, args.views, args.heldout, args.samples, args.for_textures)
 
 
 if __name__ == "__main__":

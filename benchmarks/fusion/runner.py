@@ -89,6 +89,31 @@ def train_base(
     return result
 
 
+def edited_with_reference(
+    pair: ScenePair, workdir: Path, config: FusionConfig, held_out: HeldOut, log: Log
+) -> EditSession:
+    """The pair's original scene reconstructed, then edited by the rolling IDU with the reference editor
+    (its default degradations): the edited NeRF the export benchmarks start from."""
+    train_base(pair, workdir / "base", config, held_out, log)
+    _, originals = load_dataset(pair.train_dir)
+    _, targets = load_dataset(pair.train_edited_dir)
+    params = schedule_params("rolling", len(originals), config)
+    editor = ReferenceEditor(
+        targets, originals, ReferenceEditorSettings(seed=config.seed), diffusion_steps=params.diffusion_steps
+    )
+    session = EditSession.create(
+        pair.train_dir,
+        workdir / "edit",
+        params,
+        editor=editor,
+        device=config.device,
+        base_checkpoint=workdir / "base",
+    )
+    for _ in range(config.edit_steps):
+        session.step()
+    return session
+
+
 def run_schedule(
     pair: ScenePair,
     schedule: str,

@@ -41,6 +41,8 @@ class RenderSettings:
     """Held-out cameras, used only for measuring."""
     samples: int = 32
     """Cycles samples per pixel (denoised)."""
+    for_textures: bool = False
+    """Training sets also carry the edited objects' surfaces and light maps (benchmarks/textures)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ def render_scene_pair(name: str, cache_dir: Path, settings: RenderSettings = Ren
             f"--views={settings.views}",
             f"--heldout={settings.heldout}",
             f"--samples={settings.samples}",
+            *(["--for-textures"] if settings.for_textures else []),
         ]
         env = dict(os.environ, BLENDER_USER_RESOURCES=str(Path(scratch) / "blender-user"))
         result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)

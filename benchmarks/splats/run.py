@@ -36,10 +36,9 @@ from in2n_server.export.splats import splats
 from in2n_server.export.writers import write_point_cloud, write_splats
 
 from ..fusion.metrics import mean_scores
-from ..fusion.reference_editor import ReferenceEditor, ReferenceEditorSettings
-from ..fusion.runner import HeldOut, train_base
-from ..fusion.scenes import load_dataset, render_scene_pair
-from ..fusion.schedules import FusionConfig, schedule_params
+from ..fusion.runner import HeldOut, edited_with_reference
+from ..fusion.scenes import render_scene_pair
+from ..fusion.schedules import FusionConfig
 from ..recon.run import CACHE, RESULTS, SCENES, WHITE, capture_scene, load_views, train_reconstruction
 
 HERE = Path(__file__).resolve().parent
@@ -83,20 +82,8 @@ def measure_edited_pair(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     settings): the edited NeRF against Blender's render of the edited scene."""
     pair = render_scene_pair("object", RESULTS / "cache")
     held_out = HeldOut(pair)
-    config = FusionConfig(seed=args.seed)
     shutil.rmtree(work, ignore_errors=True)
-    train_base(pair, work / "base", config, held_out, print)
-    _, originals = load_dataset(pair.train_dir)
-    _, targets = load_dataset(pair.train_edited_dir)
-    params = schedule_params("rolling", len(originals), config)
-    editor = ReferenceEditor(
-        targets, originals, ReferenceEditorSettings(seed=args.seed), diffusion_steps=params.diffusion_steps
-    )
-    session = EditSession.create(
-        pair.train_dir, work / "edit", params, editor=editor, device="cpu", base_checkpoint=work / "base"
-    )
-    for _ in range(config.edit_steps):
-        session.step()
+    session = edited_with_reference(pair, work, FusionConfig(seed=args.seed), held_out, print)
     cameras_json = pair.heldout_edited_dir / "transforms.json"
     return score(
         "object (edited)", session, held_out.cameras, cameras_json, list(held_out.edited), args, work

@@ -12,6 +12,7 @@ once, by the scene, not twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -84,26 +85,53 @@ def bake_object(surface: Surface, views: list[BakeView], texture_size: int) -> O
     )
 
 
-def bake_views(session: Any, folder: Any, meta: dict[str, Any]) -> list[BakeView]:
-    """The NeRF's render at every training camera, as linear colour (albedo with light maps), with the
-    depth to test visibility against and how far each pixel is to be trusted."""
+@dataclass(frozen=True)
+class ViewInputs:
+    """What a captured view gives the bake besides its colour: the camera, the capture's own depth
+    (exact for Blender renders; None without) and its light map (None without)."""
+
+    camera: CameraSpec
+    depth: np.ndarray | None
+    light: np.ndarray | None
+
+
+def view_inputs(folder: Path, meta: dict[str, Any]) -> list[ViewInputs]:
+    """Every view of a prepared dataset (or of a capture folder), in its frames' order."""
     views = []
     for frame in meta["frames"]:
         camera = CameraSpec.from_wire(frame)
-        render = session.render(camera)
-        colour = srgb_to_linear(render.rgb)
-        reliability = np.clip(np.asarray(render.accumulation, np.float64), 0.0, 1.0)
-        if render.transparent:
-            reliability = np.where(reliability >= MIN_ACCUMULATION, reliability, 0.0)
-        if LIGHT_KEY in frame:
-            light = read_light_map(folder / frame[LIGHT_KEY])
-            colour, trust = albedo(colour, light)
-            reliability = reliability * trust
-        depth = exact_depth(folder, frame, camera)
-        exact = depth is not None
-        if depth is None:
-            depth = np.where(render.accumulation >= MIN_ACCUMULATION, render.depth, 0.0)
-        views.append(BakeView(camera, colour, depth, reliability, exact_depth=exact))
+        light = read_light_map(folder / frame[LIGHT_KEY]) if LIGHT_KEY in frame else None
+        views.append(ViewInputs(camera, exact_depth(folder, frame, camera), light))
+    return views
+
+
+def bake_view(
+    inputs: ViewInputs, rgb: np.ndarray, coverage: np.ndarray, depth: np.ndarray | None = None
+) -> BakeView:
+    """A view to bake from its sRGB colour and coverage (alpha, or the NeRF's opacity): linear colour,
+    the albedo when the view has a light map, and the capture's depth (else `depth`, e.g. the NeRF's)."""
+    colour = srgb_to_linear(rgb)
+    reliability = np.clip(np.asarray(coverage, np.float64), 0.0, 1.0)
+    reliability = np.where(reliability >= MIN_ACCUMULATION, reliability, 0.0)
+    if inputs.light is not None:
+        colour, trust = albedo(colour, inputs.light)
+        reliability = reliability * trust
+    exact = inputs.depth is not None
+    if exact:
+        depth = inputs.depth
+    elif depth is None:
+        raise ValueError("a view without the capture's depth needs a depth to test visibility against")
+    else:
+        depth = np.where(reliability > 0, depth, 0.0)
+    return BakeView(inputs.camera, colour, depth, reliability, exact_depth=exact)
+
+
+def bake_views(session: Any, folder: Path, meta: dict[str, Any]) -> list[BakeView]:
+    """The NeRF's render at every training camera, made into views to bake."""
+    views = []
+    for inputs in view_inputs(folder, meta):
+        render = session.render(inputs.camera)
+        views.append(bake_view(inputs, render.rgb, render.accumulation, render.depth))
     return views
 
 
@@ -115,7 +143,7 @@ def albedo(colour: np.ndarray, light: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.clip(base, 0.0, 1.0), trust
 
 
-def exact_depth(folder: Any, frame: dict[str, Any], camera: CameraSpec) -> np.ndarray | None:
+def exact_depth(folder: Path, frame: dict[str, Any], camera: CameraSpec) -> np.ndarray | None:
     """The capture's own depth map of the view (exact for Blender renders), at the view's size."""
     if DEPTH_KEY not in frame:
         return None

@@ -151,3 +151,67 @@ def test_the_textures_zip_holds_a_manifest_and_one_png_per_object(cube: tuple) -
 
         image = Image.open(io.BytesIO(archive.read(entry["image"])))
         assert image.size == (SIZE, SIZE) and image.mode == "RGB"
+
+
+class CubeSession:
+    """Stands in for an EditSession over a captured cube: a prepared dataset (cameras, exact depth, light
+    maps, surfaces) and an exact `render` (the NeRF of a perfect reconstruction)."""
+
+    def __init__(self, workdir, cube: tuple, with_lights: bool = True, with_surfaces: bool = True) -> None:
+        from in2n_server.engine.surfaces import write_surfaces
+
+        surface, views, lights = cube
+        self.workdir = workdir
+        folder = workdir / "dataset"
+        (folder / "depths").mkdir(parents=True)
+        (folder / "lights").mkdir()
+        frames = []
+        for i, (view, light) in enumerate(zip(views, lights, strict=True)):
+            camera = view.camera
+            frame = {"fl_x": camera.fx, "fl_y": camera.fy, "cx": camera.cx, "cy": camera.cy}
+            frame |= {
+                "w": camera.width,
+                "h": camera.height,
+                "transform_matrix": camera.camera_to_world.tolist(),
+            }
+            frame |= {"file_path": f"images/{i:04d}.png", "in2n_depth_path": f"depths/{i:04d}.npy"}
+            np.save(folder / "depths" / f"{i:04d}.npy", view.depth.astype(np.float32))
+            if with_lights:
+                np.save(folder / "lights" / f"{i:04d}.npy", light.astype(np.float16))
+                frame["light_path"] = f"lights/{i:04d}.npy"
+            frames.append(frame)
+        meta = {"frames": frames}
+        if with_surfaces:
+            write_surfaces(folder / "surfaces.npz", [surface])
+            meta["in2n_surfaces"] = "surfaces.npz"
+        (folder / "transforms.json").write_text(json.dumps(meta))
+        self.by_pose = {view.camera.camera_to_world.tobytes(): view for view in views}
+
+    def render(self, camera: CameraSpec):
+        from in2n_server.engine.types import RenderResult
+
+        view = self.by_pose[np.asarray(camera.camera_to_world, np.float64).tobytes()]
+        seen = view.depth > 0
+        rgb = tb.linear_to_srgb(view.colour).astype(np.float32)
+        return RenderResult(rgb, view.depth.astype(np.float32), seen.astype(np.float32), transparent=True)
+
+
+def test_the_textures_export_reads_the_capture_and_divides_the_light_out(tmp_path, cube: tuple) -> None:
+    result = tx.textures(CubeSession(tmp_path, cube), SIZE)
+    assert result.lighting == "removed"
+    (baked,) = result.objects
+    truth, texels = truth_texture(cube[0])
+    assert baked.seen_share >= 0.99
+    assert (
+        psnr(tb.srgb_to_linear(baked.image)[texels.rows, texels.cols], truth) >= 35.0
+    )  # light maps in float16
+
+
+def test_without_light_maps_the_lighting_stays_in_and_without_surfaces_there_is_nothing_to_bake(
+    tmp_path, cube: tuple
+) -> None:
+    from in2n_server.export.errors import SurfacesMissingError
+
+    assert tx.textures(CubeSession(tmp_path / "lit", cube, with_lights=False), SIZE).lighting == "baked_in"
+    with pytest.raises(SurfacesMissingError, match="Capture for Textures"):
+        tx.textures(CubeSession(tmp_path / "bare", cube, with_surfaces=False), SIZE)
