@@ -1,13 +1,14 @@
-"""Pixels and depth to 3D points, and the scene's bounds from exact depth.
+"""Pixels and depth to 3D points, the scene's bounds from exact depth, and nerfstudio's frame.
 
 One definition of the camera model the whole project uses (OpenGL axes: the camera looks down -Z with +Y
 up, pixel (col, row) has its centre at (col + 0.5, row + 0.5), depth is z along -Z), shared by the
-engine (bounds of a scene) and the exports (back-projecting renders).
+engine (bounds of a scene, rendering any camera) and the exports (back-projecting renders).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,37 @@ def project(camera: CameraSpec, points: np.ndarray) -> tuple[np.ndarray, np.ndar
     z = -local[..., 2]
     safe_z = np.where(z > 1e-9, z, 1.0)
     return local[..., 0] / safe_z * camera.fx + camera.cx, -local[..., 1] / safe_z * camera.fy + camera.cy, z
+
+
+def ray_lengths(camera: CameraSpec) -> np.ndarray:
+    """[H, W]: the distance along each pixel centre's ray per unit of z-depth (1 on the optical axis)."""
+    cols, rows = np.meshgrid(np.arange(camera.width) + 0.5, np.arange(camera.height) + 0.5)
+    return np.sqrt(((cols - camera.cx) / camera.fx) ** 2 + ((rows - camera.cy) / camera.fy) ** 2 + 1.0)
+
+
+def z_depth(camera: CameraSpec, ray_distance: np.ndarray) -> np.ndarray:
+    """Distances along the pixels' rays [H, W] (what a NeRF renders as depth) -> z-depths along -Z."""
+    return ray_distance / ray_lengths(camera)
+
+
+@dataclass(frozen=True)
+class NerfFrame:
+    """nerfstudio's normalised frame as its dataparser made it from the scene's: the poses re-oriented and
+    centred by `transform` ([3, 4]: rotation, translation), then scaled by `scale`."""
+
+    transform: np.ndarray
+    scale: float
+
+    def pose(self, camera_to_world: np.ndarray) -> np.ndarray:
+        """A scene-frame camera-to-world pose -> the same camera's pose [3, 4] in this frame."""
+        c2w = np.asarray(camera_to_world, dtype=np.float64)[:3, :4]
+        rotation = self.transform[:, :3] @ c2w[:, :3]
+        position = (self.transform[:, :3] @ c2w[:, 3] + self.transform[:, 3]) * self.scale
+        return np.concatenate([rotation, position[:, None]], axis=1)
+
+    def to_scene_length(self, length: np.ndarray) -> np.ndarray:
+        """Lengths (depths, distances) in this frame's units -> the scene's units."""
+        return length / self.scale
 
 
 def bounds_from_depths(views: Iterable[tuple[CameraSpec, np.ndarray]]) -> dict[str, list[float]] | None:

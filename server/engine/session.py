@@ -51,7 +51,7 @@ from .dataset import (
     prepare_dataset,
     read_transforms,
 )
-from .geometry import BOUNDS_KEY
+from .geometry import BOUNDS_KEY, NerfFrame, z_depth
 from .method_configs import tier_config
 from .pipeline import PIPELINE_FIELDS, In2NPipeline
 from .types import CameraSpec, EditParams, EngineEvent, Phase, Progress, RenderResult
@@ -260,8 +260,9 @@ class EditSession:
         )
         self.callbacks = self.pipeline.get_training_callbacks(attributes)
         outputs = self.pipeline.datamanager.train_dataparser_outputs
-        self._to_nerf = outputs.dataparser_transform.double().numpy()  # [3, 4]
-        self._nerf_scale = float(outputs.dataparser_scale)
+        self.nerf_frame = NerfFrame(
+            outputs.dataparser_transform.double().numpy(), float(outputs.dataparser_scale)
+        )
 
     # ----------------------------------------------------------------------------------------------
     # State
@@ -501,10 +502,7 @@ class EditSession:
 
     def camera_to_nerf(self, camera: CameraSpec) -> Cameras:
         """A camera in the scene's frame -> nerfstudio's normalised frame (the dataparser's transform)."""
-        c2w = np.asarray(camera.camera_to_world, dtype=np.float64)[:3, :4]
-        rotation = self._to_nerf[:, :3] @ c2w[:, :3]
-        position = (self._to_nerf[:, :3] @ c2w[:, 3] + self._to_nerf[:, 3]) * self._nerf_scale
-        pose = torch.from_numpy(np.concatenate([rotation, position[:, None]], axis=1)).float()[None]
+        pose = torch.from_numpy(self.nerf_frame.pose(camera.camera_to_world)).float()[None]
         return Cameras(
             camera_to_worlds=pose,
             fx=float(camera.fx),
@@ -531,14 +529,10 @@ class EditSession:
         if self.has_alpha:  # the "random" background renders premultiplied colour: make it straight
             rgb = np.where(accumulation[..., None] > 1e-3, rgb / np.maximum(accumulation[..., None], 1e-3), 0)
             rgb = np.clip(rgb, 0, 1)
-        ray_distance = outputs["depth"][..., 0].float().cpu().numpy() / self._nerf_scale
-        cols, rows = np.meshgrid(np.arange(camera.width) + 0.5, np.arange(camera.height) + 0.5)
-        ray_length = np.sqrt(
-            ((cols - camera.cx) / camera.fx) ** 2 + ((rows - camera.cy) / camera.fy) ** 2 + 1.0
-        )
+        ray_distance = self.nerf_frame.to_scene_length(outputs["depth"][..., 0].float().cpu().numpy())
         return RenderResult(
             rgb=rgb.astype(np.float32),
-            depth=(ray_distance / ray_length).astype(np.float32),
+            depth=z_depth(camera, ray_distance).astype(np.float32),
             accumulation=accumulation.astype(np.float32),
             transparent=self.has_alpha,
         )
