@@ -53,7 +53,7 @@ def import_geometry(path: str, *, kind: str, name: str = "In2N Result", point_ra
         raise ResultImportError(f"{os.path.basename(path)} holds no geometry")
     ob = new_objects[0]
     ob.name = name
-    _move_to_collection(ob, _results_collection(bpy.context.scene))
+    _move_to_collection(ob, results_collection(bpy.context.scene))
     if ob.type == "POINTCLOUD":  # native Gaussian splats: they carry their own radiance
         return ob
     if kind == "splats":  # a Blender without native splats: points with the splats' base colour
@@ -69,7 +69,7 @@ def import_geometry(path: str, *, kind: str, name: str = "In2N Result", point_ra
     return ob
 
 
-def _results_collection(scene: Any) -> Any:
+def results_collection(scene: Any) -> Any:
     collection = bpy.data.collections.get(RESULT_COLLECTION)
     if collection is None:
         collection = bpy.data.collections.new(RESULT_COLLECTION)

@@ -75,8 +75,15 @@ light_passes.render_passes = recording
 before = settings_snapshot()
 start = time.perf_counter()
 result = capture.capture(
-    context, cameras, os.path.join(work, "cap"), max_size=32, masks_of=[cube], with_masks=True,
-    with_depth=True, with_lights=True, surfaces_of=[cube],
+    context,
+    cameras,
+    os.path.join(work, "cap"),
+    max_size=32,
+    masks_of=[cube],
+    with_masks=True,
+    with_depth=True,
+    with_lights=True,
+    surfaces_of=[cube],
 )
 seconds_with_lights = time.perf_counter() - start
 after = settings_snapshot()
@@ -122,7 +129,9 @@ for i, passes in enumerate(recorded):
 
 # Where the light passes cannot run: another engine.
 engines = {item.identifier for item in scene.render.bl_rna.properties["engine"].enum_items}
-scene.render.engine = "BLENDER_EEVEE_NEXT" if "BLENDER_EEVEE_NEXT" in engines else "BLENDER_EEVEE"  # 4.2: NEXT
+scene.render.engine = (
+    "BLENDER_EEVEE_NEXT" if "BLENDER_EEVEE_NEXT" in engines else "BLENDER_EEVEE"
+)  # 4.2: NEXT
 try:
     capture.capture(context, cameras[:1], os.path.join(work, "eevee"), max_size=32, with_lights=True)
     refusal = ""
@@ -132,8 +141,14 @@ scene.render.engine = "CYCLES"
 
 start = time.perf_counter()
 capture.capture(
-    context, cameras, os.path.join(work, "plain"), max_size=32, masks_of=[cube], with_masks=True,
-    with_depth=True, surfaces_of=[cube],
+    context,
+    cameras,
+    os.path.join(work, "plain"),
+    max_size=32,
+    masks_of=[cube],
+    with_masks=True,
+    with_depth=True,
+    surfaces_of=[cube],
 )
 seconds_without_lights = time.perf_counter() - start
 
