@@ -11,6 +11,7 @@ once, by the scene, not twice.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ def textures(session: Any, texture_size: int) -> Textures:
     if meta.get(SURFACES_KEY) is None:
         raise SurfacesMissingError(SURFACES_NEEDED)
     surfaces = read_surfaces(folder / meta[SURFACES_KEY])
-    views = bake_views(session, folder, meta)
+    views = bake_views(session, view_inputs(folder, meta))
     lighting = "removed" if has_lights(meta) else "baked_in"
     return Textures(
         texture_size, lighting, [bake_object(surface, views, texture_size) for surface in surfaces]
@@ -126,13 +127,14 @@ def bake_view(
     return BakeView(inputs.camera, colour, depth, reliability, exact_depth=exact)
 
 
-def bake_views(session: Any, folder: Path, meta: dict[str, Any]) -> list[BakeView]:
-    """The NeRF's render at every training camera, made into views to bake."""
-    views = []
-    for inputs in view_inputs(folder, meta):
+def bake_views(session: Any, views: Iterable[ViewInputs]) -> list[BakeView]:
+    """The NeRF's render at each view's camera, made into a view to bake (`view_inputs` of the dataset for
+    the artist's objects; the textured mesh gives its own depth and no light map)."""
+    baked = []
+    for inputs in views:
         render = session.render(inputs.camera)
-        views.append(bake_view(inputs, render.rgb, render.accumulation, render.depth))
-    return views
+        baked.append(bake_view(inputs, render.rgb, render.accumulation, render.depth))
+    return baked
 
 
 def albedo(colour: np.ndarray, light: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -145,7 +147,8 @@ def albedo(colour: np.ndarray, light: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def exact_depth(folder: Path, frame: dict[str, Any], camera: CameraSpec) -> np.ndarray | None:
     """The capture's own depth map of the view (exact for Blender renders), at the view's size."""
-    if DEPTH_KEY not in frame:
+    relative = frame.get(DEPTH_KEY) or frame.get("depth_file_path")  # a prepared dataset, or a capture
+    if relative is None:
         return None
-    depth = read_depth_map(folder / frame[DEPTH_KEY])
+    depth = read_depth_map(folder / relative)
     return depth if depth.shape == (camera.height, camera.width) else None
