@@ -3,7 +3,9 @@
 - HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE: the hub is unreachable here; fail fast instead of retrying.
 - TORCH_HOME with randomly initialised AlexNet weights: nerfstudio's nerfacto and the lpips package
   build AlexNet-based LPIPS and would otherwise download the trunk (the metric is meaningless with
-  random weights, but the code path is the real one).
+  random weights, but the code path is the real one). Written once, after collection and before any
+  test or fixture runs, when a selected test is `slow` (the tests that train, and the servers they start
+  as subprocesses, which read TORCH_HOME from the environment): the fast tier never imports torch here.
 - A tiny random InstructPix2Pix pipeline and a procedural scene, built once per session.
 """
 
@@ -38,7 +40,10 @@ def _install_random_alexnet(torch_home: Path) -> None:
     torch.save(torchvision.models.alexnet().state_dict(), target)
 
 
-_install_random_alexnet(Path(os.environ["TORCH_HOME"]))
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The AlexNet weights, before the first test, when any selected test trains or starts a process."""
+    if any(item.get_closest_marker("slow") for item in session.items):
+        _install_random_alexnet(Path(os.environ["TORCH_HOME"]))
 
 
 @pytest.fixture(scope="session")
