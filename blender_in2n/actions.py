@@ -6,12 +6,14 @@ the worker's queue and are applied by `results.drain`.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from typing import Any
 
-from . import camera_math, capture, job_request
+from . import camera_math, capture, job_request, light_passes, surfaces
 from .client import FilePart
+from .notifications import notify
 from .protocol import wire
 from .session import ActionError, get_session, make_client, require_job, set_busy, status
 from .worker import Tag
@@ -25,7 +27,11 @@ def check_server(context: Any) -> None:
 
 
 def capture_scene(context: Any) -> capture.Capture:
-    """Render the views the settings ask for (on the main thread: rendering needs bpy)."""
+    """Render the views the settings ask for (on the main thread: rendering needs bpy).
+
+    *Capture for Textures* adds masks, depth, the selected meshes' surfaces and, where this scene and
+    Blender allow it, the light passes (else a warning: the textures will keep the capture's lighting).
+    """
     settings = context.scene.in2n
     if settings.source == "CAMERAS":
         cameras = capture.selected_cameras(context)
@@ -36,17 +42,37 @@ def capture_scene(context: Any) -> capture.Capture:
     else:
         raise ActionError("the scene source is a server dataset: nothing to capture")
     targets = capture.selected_targets(context)
+    textures = settings.capture_textures
+    if textures and not surfaces.surface_objects(targets):
+        raise ActionError("Capture for Textures needs selected mesh objects: their surfaces get the textures")
     directory = get_session().temp_dir("in2n-capture-")
-    return capture.capture(
+    captured = capture.capture(
         context,
         cameras,
         directory,
         max_size=settings.resolution,
         masks_of=targets,
-        with_masks=job_request.capture_masks(settings, bool(targets)),
-        with_depth=settings.with_depth,
+        with_masks=textures or job_request.capture_masks(settings, bool(targets)),
+        with_depth=textures or settings.with_depth,
         transparent_background=settings.transparent_background,
+        with_lights=textures and _light_passes_possible(context),
+        surfaces_of=targets if textures else (),
     )
+    if textures:  # which UV map each object's texture is baked on, for Apply as Textures (saved in the file)
+        settings.surface_uv_maps = json.dumps(captured.uv_maps)
+    return captured
+
+
+def _light_passes_possible(context: Any) -> bool:
+    """Whether this scene's light passes can be captured here; warns why not (the capture goes on)."""
+    reason = light_passes.unavailable_reason(context.scene)
+    if reason:
+        notify(
+            context,
+            "WARNING",
+            f"In2N: capturing without light passes ({reason}); the textures will keep the views' lighting",
+        )
+    return not reason
 
 
 def upload(context: Any, captured: capture.Capture, then_edit: bool = False) -> None:
@@ -59,7 +85,9 @@ def upload(context: Any, captured: capture.Capture, then_edit: bool = False) -> 
         images = [_file_part(path) for path in captured.images]
         masks = [_file_part(path) for path in captured.masks]
         depths = [_file_part(path) for path in captured.depths]
-        scene = client.upload_scene(captured.transforms, images, masks, depths)
+        lights = [_file_part(path) for path in captured.lights]
+        surfaces_file = _file_part(captured.surfaces) if captured.surfaces else None
+        scene = client.upload_scene(captured.transforms, images, masks, depths, lights, surfaces_file)
         shutil.rmtree(captured.directory, ignore_errors=True)
         job = client.create_job({**params, "scene_id": scene["scene_id"]}) if params is not None else None
         return scene, job, masked
@@ -184,11 +212,13 @@ def fetch_edited(context: Any, index: int) -> None:
 
 
 def import_result(context: Any, kind: str, fmt: str = "ply") -> None:
-    """Download the job's point cloud or mesh (worker) and import it (drain, main thread)."""
+    """Download the job's point cloud, mesh, splats or textures (worker) and import or apply them (drain,
+    main thread)."""
     job_id = require_job(context)
     settings = context.scene.in2n
     num_points, resolution = settings.num_points, settings.mesh_resolution  # read here: no bpy on the worker
     masked_only, sh_degree = settings.export_masked_only, settings.splat_sh_degree
+    texture_size = settings.texture_size
     client = make_client(context)
     directory = get_session().temp_dir("in2n-result-")
 
@@ -201,6 +231,7 @@ def import_result(context: Any, kind: str, fmt: str = "ply") -> None:
             resolution=resolution,
             masked_only=masked_only,
             sh_degree=sh_degree,
+            texture_size=texture_size,
         )
         path = os.path.join(directory, name)
         with open(path, "wb") as fh:
@@ -212,8 +243,9 @@ def import_result(context: Any, kind: str, fmt: str = "ply") -> None:
 
 
 def _file_part(path: str) -> FilePart:
-    """A file to upload; `.npy` depth maps are not images, so they do not claim to be PNG."""
+    """A file to upload; `.npy` depth and light maps and the `.npz` surfaces are not images, so they do not
+    claim to be PNG."""
     with open(path, "rb") as fh:
         data = fh.read()
-    content_type = "application/octet-stream" if path.endswith(".npy") else "image/png"
+    content_type = "application/octet-stream" if path.endswith((".npy", ".npz")) else "image/png"
     return FilePart("images", os.path.basename(path), data, content_type)

@@ -254,10 +254,17 @@ class Client:
         images: Sequence[FilePart],
         masks: Sequence[FilePart] = (),
         depths: Sequence[FilePart] = (),
+        lights: Sequence[FilePart] = (),
+        surfaces: FilePart | None = None,
     ) -> dict[str, Any]:
+        """Create a scene from a capture: each file goes in the multipart field of its kind (the frames of
+        `transforms` name them; `surfaces` is the one file its `in2n_surfaces` names)."""
         parts = [FilePart("images", p.filename, p.data, p.content_type) for p in images]
         parts += [FilePart("masks", p.filename, p.data, p.content_type) for p in masks]
         parts += [FilePart("depths", p.filename, p.data, p.content_type) for p in depths]
+        parts += [FilePart("lights", p.filename, p.data, p.content_type) for p in lights]
+        if surfaces is not None:
+            parts.append(FilePart("surfaces", surfaces.filename, surfaces.data, surfaces.content_type))
         body, content_type = encode_multipart({"transforms": json.dumps(transforms)}, parts)
         data = self.request("POST", wire.route("scenes"), body=body, content_type=content_type, timeout=300.0)
         return _parse_json(data[2])
@@ -305,8 +312,10 @@ class Client:
         resolution: int = wire.EXPORT_PARAMS["resolution"].default,
         masked_only: bool = False,
         sh_degree: int = wire.EXPORT_PARAMS["sh_degree"].default,
+        texture_size: int = wire.EXPORT_PARAMS["texture_size"].default,
     ) -> tuple[str, bytes]:
-        """Download the job's geometry; returns (file name, bytes). `masked_only`: the edited objects only."""
+        """Download the job's geometry (or its textures zip); returns (file name, bytes). `masked_only`: the
+        edited objects only."""
         if kind not in wire.EXPORT_KINDS:
             raise ClientError(f"export kind {kind!r} is not one of {wire.EXPORT_KINDS}")
         if fmt not in wire.EXPORT_FORMATS[kind]:
@@ -318,6 +327,8 @@ class Client:
             payload["masked_only"] = True  # left out otherwise: servers before it refuse unknown fields
         if kind == "splats" and sh_degree != wire.EXPORT_PARAMS["sh_degree"].default:
             payload["sh_degree"] = int(sh_degree)
+        if kind == "textures":
+            payload["texture_size"] = int(texture_size)
         route = wire.route("jobs", quote(job_id, safe=""), "export")
         _, headers, data = self.request("POST", route, json_body=payload, timeout=600.0)
         return _filename(headers.get("content-disposition", ""), f"{kind}.{fmt}"), data

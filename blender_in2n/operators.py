@@ -161,6 +161,17 @@ class IN2N_OT_import_result(bpy.types.Operator):
         return run_action(self, context, lambda ctx: actions.import_result(ctx, self.kind, self.format))
 
 
+class IN2N_OT_apply_textures(bpy.types.Operator):
+    """Bake the edit into textures of the captured objects and show them on duplicates in In2N Results (the
+    originals stay as they are)"""
+
+    bl_idname = "in2n.apply_textures"
+    bl_label = "Apply as Textures"
+
+    def execute(self, context: Any) -> set[str]:
+        return run_action(self, context, lambda ctx: actions.import_result(ctx, "textures", "zip"))
+
+
 class IN2N_OT_report(bpy.types.Operator):
     """Show a message from the background worker as a Blender report"""
 
@@ -189,6 +200,7 @@ CLASSES = (
     IN2N_OT_preview,
     IN2N_OT_show_edited,
     IN2N_OT_import_result,
+    IN2N_OT_apply_textures,
     IN2N_OT_report,
 )
 

@@ -76,6 +76,20 @@ class IN2N_PG_settings(bpy.types.PropertyGroup):
         ),
     )
 
+    capture_textures: BoolProperty(
+        name="Capture for Textures",
+        default=False,
+        description=(
+            "Also capture the selected meshes' surfaces (triangles and UV maps), masks, depth and (Cycles) "
+            "the light of every view, so that the edit can come back as textures on duplicates of these "
+            "objects (Apply as Textures)"
+        ),
+    )
+    surface_uv_maps: StringProperty(
+        options={"HIDDEN"},
+        description="The UV map each captured object's texture is baked on (JSON; empty name: generated)",
+    )
+
     instruction: StringProperty(name="Instruction", description="What to change, e.g. 'make it autumn'")
     tier: EnumProperty(name="Tier", items=TIER_ITEMS, default=wire.DEFAULT_TIER)
     schedule: EnumProperty(name="Schedule", items=SCHEDULE_ITEMS, default=wire.DEFAULT_SCHEDULE)
@@ -143,6 +157,7 @@ class IN2N_PG_settings(bpy.types.PropertyGroup):
     num_points: IntProperty(name="Points", **bounded(wire.EXPORT_PARAMS["num_points"]))
     mesh_resolution: IntProperty(name="Mesh Resolution", **bounded(wire.EXPORT_PARAMS["resolution"]))
     splat_sh_degree: IntProperty(name="Splat SH Degree", **bounded(wire.EXPORT_PARAMS["sh_degree"]))
+    texture_size: IntProperty(name="Texture Size", **bounded(wire.EXPORT_PARAMS["texture_size"]))
     export_masked_only: BoolProperty(
         name="Edited Objects Only",
         default=False,

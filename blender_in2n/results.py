@@ -8,13 +8,15 @@ that reaches this module ends as a status message and a report, never as an exce
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 import traceback
+import zipfile
 from typing import Any
 
 import bpy
 
-from . import camera_math, previews, scene_import
+from . import camera_math, previews, scene_import, surfaces, textures
 from .actions import request_preview
 from .client import ClientError, ServerError
 from .dataset_cameras import show_dataset_cameras
@@ -152,6 +154,8 @@ def _apply_done(context: Any, session: Session, tag: str, value: Any) -> None:
     elif tag == Tag.EDITED:
         image = previews.show_png(previews.EDITED_IMAGE, value)
         previews.show_in_image_editors(context.window_manager, image)
+    elif tag == Tag.EXPORT and value[0] == "textures":
+        _apply_textures(context, value[1])
     elif tag == Tag.EXPORT:
         kind, path = value
         ob = scene_import.import_geometry(path, kind=kind, name=f"In2N {kind.replace('_', ' ').title()}")
@@ -161,6 +165,25 @@ def _apply_done(context: Any, session: Session, tag: str, value: Any) -> None:
             notify(context, "WARNING", f"In2N: {scene_import.SPLATS_NEED}; imported {ob.name} as points")
         else:
             notify(context, "INFO", f"In2N: imported {ob.name}")
+
+
+def _apply_textures(context: Any, path: str) -> None:
+    """Put the downloaded textures on duplicates of their objects, with the UV maps the capture recorded."""
+    st = status(context)
+    try:
+        uv_maps = json.loads(context.scene.in2n.surface_uv_maps or "{}")
+    except json.JSONDecodeError:
+        uv_maps = {}  # not recorded in this file: each object's active UV map, or a generated one
+    try:
+        applied = textures.apply_textures(context, path, uv_maps)
+    except (textures.TexturesError, surfaces.SurfaceError, zipfile.BadZipFile) as exc:
+        notify(context, "ERROR", f"In2N: cannot apply the textures: {exc}")
+        return
+    for warning in applied.warnings:
+        notify(context, "WARNING", f"In2N: {warning}")
+    st.imported_object = applied.duplicates[0] if applied.duplicates else ""
+    st.message = f"textured {len(applied.duplicates)} duplicates in {scene_import.RESULT_COLLECTION}"
+    notify(context, "INFO", f"In2N: {st.message}")
 
 
 def _set_job(context: Any, job: dict[str, Any]) -> None:

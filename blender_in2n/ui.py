@@ -65,6 +65,7 @@ class IN2N_PT_capture(_In2NPanel, bpy.types.Panel):
             row.prop(settings, "with_depth")
             layout.prop(settings, "transparent_background")
             layout.prop(settings, "edit_selected_only")
+            layout.prop(settings, "capture_textures")
             layout.operator("in2n.capture", icon="RENDER_STILL")
         else:
             layout.prop(settings, "dataset_path")
@@ -166,6 +167,9 @@ class IN2N_PT_results(_In2NPanel, bpy.types.Panel):
         op.kind = "mesh"
         op = row.operator("in2n.import_result", text="Splats", icon="SHADING_RENDERED")
         op.kind = "splats"
+        row = layout.row(align=True)
+        row.prop(settings, "texture_size", text="Texture")
+        row.operator("in2n.apply_textures", icon="TEXTURE")
 
 
 CLASSES = (IN2N_PT_server, IN2N_PT_capture, IN2N_PT_edit, IN2N_PT_results)

@@ -27,9 +27,10 @@ HTTP = ("fastapi", "starlette", "sse_starlette", "uvicorn")
 HEAVY = ("torch", "nerfstudio")
 BLENDER = ("bpy", "mathutils", "bpy_extras", "gpu")
 # The extension's modules that run without Blender (protocol, HTTP client, background worker, camera
-# maths, PNG codec, job body): tests and the server import them in plain Python.
+# maths, PNG codec, job body, light maps): tests and the server import them in plain Python.
 BPY_FREE = tuple(
-    f"blender_in2n.{name}" for name in ("protocol", "client", "worker", "camera_math", "png", "job_request")
+    f"blender_in2n.{name}"
+    for name in ("protocol", "client", "worker", "camera_math", "png", "job_request", "light_maps")
 )
 
 

@@ -93,3 +93,61 @@ def test_export_checks_kind_and_format_before_sending() -> None:
     with pytest.raises(client.ClientError, match="format"):
         c.export("job", "point_cloud", "obj")
     assert wire.EXPORT_FORMATS["point_cloud"] == ("ply",)
+
+
+def _parts(body: bytes, content_type: str) -> list:
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body
+    )
+    return list(message.iter_parts())
+
+
+def test_upload_scene_sends_light_maps_and_surfaces_in_their_own_fields(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A capture for textures: `lights` files (one per frame) and the one `surfaces` file."""
+    sent = {}
+
+    def request(self: client.Client, method: str, path: str, **kwargs: object) -> tuple:
+        sent.update(method=method, path=path, **kwargs)
+        return 201, {}, b'{"scene_id": "s-1"}'
+
+    monkeypatch.setattr(client.Client, "request", request)
+    npy = "application/octet-stream"
+    scene = client.Client().upload_scene(
+        {"frames": [], "in2n_surfaces": "surfaces.npz"},
+        [client.FilePart("images", "0000.png", b"png")],
+        depths=[client.FilePart("images", "0000.npy", b"depth", npy)],
+        lights=[client.FilePart("images", "0000.npy", b"light", npy)],
+        surfaces=client.FilePart("images", "surfaces.npz", b"npz", npy),
+    )
+    assert scene == {"scene_id": "s-1"}
+    assert (sent["method"], sent["path"]) == ("POST", wire.route("scenes"))
+    parts = _parts(sent["body"], sent["content_type"])
+    fields = [(p.get_param("name", header="content-disposition"), p.get_filename()) for p in parts]
+    assert fields == [
+        ("transforms", None),
+        ("images", "0000.png"),
+        ("depths", "0000.npy"),
+        ("lights", "0000.npy"),
+        ("surfaces", "surfaces.npz"),
+    ]
+    assert [p.get_payload(decode=True) for p in parts[3:]] == [b"light", b"npz"]
+    assert parts[4].get_content_type() == npy
+
+
+def test_textures_export_asks_for_a_zip_of_the_texture_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[dict] = []
+
+    def request(self: client.Client, method: str, path: str, **kwargs: object) -> tuple:
+        sent.append(kwargs["json_body"])
+        return 200, {"content-disposition": 'attachment; filename="textures.zip"'}, b"PK"
+
+    monkeypatch.setattr(client.Client, "request", request)
+    c = client.Client()
+    assert c.export("j-1", "textures", "zip", texture_size=256) == ("textures.zip", b"PK")
+    c.export("j-1", "mesh", "ply")
+    assert sent[0]["kind"] == "textures" and sent[0]["format"] == "zip" and sent[0]["texture_size"] == 256
+    assert "texture_size" not in sent[1]  # only the textures export has it
+    with pytest.raises(client.ClientError, match="format"):
+        c.export("j-1", "textures", "ply")

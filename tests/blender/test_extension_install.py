@@ -32,7 +32,7 @@ def test_install_register_and_disable_leave_nothing(extension_zip: Path, blender
     result = run_bpy_script("install_extension.py", str(extension_zip), str(free_port()), home=blender_home)
     before, after = result["before"], result["after"]
     assert before["enabled"] and before["timer"] and before["scene_prop"] and before["wm_prop"]
-    assert len(before["classes"]) == 7
+    assert len(before["classes"]) == 8
     assert before["prefs_host"] == "127.0.0.1"
     assert before["protocol"] == "bl_ext.user_default.blender_in2n.in2n_protocol.wire"
     assert before["threads"] == ["in2n-worker"]

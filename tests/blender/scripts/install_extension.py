@@ -16,6 +16,7 @@ CLASSES = (
     "IN2N_PT_results",
     "IN2N_OT_start_edit",
     "IN2N_OT_import_result",
+    "IN2N_OT_apply_textures",
     "IN2N_OT_report",
 )
 
