@@ -7,12 +7,14 @@ from typing import Any
 
 from in2n_protocol.wire import EXPORT_PARAMS
 
+from .decimate import decimate
 from .mesh import tsdf_mesh
 from .pointcloud import point_cloud
 from .sh import DEFAULT_SH_DEGREE
 from .splats import splats
+from .textured_mesh import textured_mesh
 from .textures import textures
-from .writers import write_mesh, write_point_cloud, write_splats, write_textures
+from .writers import write_mesh, write_point_cloud, write_splats, write_textured_mesh, write_textures
 
 
 def export_geometry(
@@ -34,6 +36,8 @@ def export_geometry(
     `masked_only` keeps only what the views' masks cover (the edited objects): MasksMissingError without.
     `num_points` bounds point clouds and splats, `resolution` sizes meshes, `sh_degree` is for splats only,
     `texture_size` sizes textures (of the `textures` kind and of textured meshes), `faces` bounds meshes.
+    A mesh as GLB or OBJ is textured unless `vertex_colors`; PLY has vertex colours. Returns the file's
+    path: an OBJ is a zip next to `path` (`writers.mesh_file`).
     """
     if kind == "textures":
         return write_textures(path, textures(session, texture_size))
@@ -43,5 +47,9 @@ def export_geometry(
     if kind == "splats":
         gaussians = splats(session, num_points, sh_degree=sh_degree, crop=crop, masked_only=masked_only)
         return write_splats(path, gaussians)
-    vertices, faces, colors = tsdf_mesh(session, resolution, crop=crop, masked_only=masked_only)
-    return write_mesh(path, vertices, faces, colors, file_format)
+    mesh = tsdf_mesh(session, resolution, crop=crop, masked_only=masked_only)
+    vertices, triangles, colors = decimate(*mesh, max_faces=faces)
+    if file_format == "ply" or vertex_colors:
+        return write_mesh(path, vertices, triangles, colors, file_format)
+    textured = textured_mesh(session, vertices, triangles, texture_size)
+    return write_textured_mesh(path, textured, file_format)

@@ -1,5 +1,5 @@
-"""Export files: binary PLY point clouds and 3D Gaussian splats, meshes as PLY, OBJ or GLB, and zips of
-baked textures."""
+"""Export files: binary PLY point clouds and 3D Gaussian splats, meshes as PLY, GLB or a zip of OBJ (with
+vertex colours, or with UVs, an MTL and a PNG texture), and zips of baked textures."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from .sh import SH_C0
 
 if TYPE_CHECKING:
     from .splats import Splats
+    from .textured_mesh import TexturedMesh
     from .textures import Textures
 
 # glTF is +Y up; Blender's importer turns its +Y into Blender's +Z. Writing the scene frame's (x, y, z)
@@ -80,7 +81,21 @@ def splats_ply(splats: Splats) -> bytes:
     return header.encode("ascii") + table.tobytes()
 
 
-def mesh_bytes(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, file_format: str) -> bytes:
+MESH_MATERIAL = "in2n_mesh"
+
+
+def mesh_file(path: Path, file_format: str) -> Path:
+    """Where a mesh export of `file_format` lands: an OBJ travels as a zip (`<name>.obj.zip`), since an OBJ
+    names its material and texture as files beside it."""
+    return path.with_name(path.name + ".zip") if file_format == "obj" else path
+
+
+def mesh_bytes(
+    vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, file_format: str, name: str = "mesh"
+) -> bytes:
+    """A vertex-coloured mesh as PLY, GLB or (a zip holding) OBJ; `name` names the files in the zip."""
+    if file_format == "obj":
+        return obj_zip(name, obj_text(vertices, faces, colors=colors))
     import trimesh
 
     if file_format == "glb":
@@ -89,6 +104,79 @@ def mesh_bytes(vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, file
     mesh = trimesh.Trimesh(vertices=vertices, faces=faces, vertex_colors=rgba, process=False)
     data = mesh.export(file_type=file_format)
     return data.encode() if isinstance(data, str) else bytes(data)
+
+
+def textured_mesh_bytes(mesh: TexturedMesh, file_format: str, name: str = "mesh") -> bytes:
+    """A mesh with UVs and its colour texture: GLB with the PNG embedded, or a zip of OBJ + MTL + PNG."""
+    if file_format == "obj":
+        text = obj_text(mesh.vertices, mesh.faces, uvs=mesh.uvs, material_library=f"{name}.mtl")
+        return obj_zip(name, text, png_bytes(mesh.image))
+    if file_format != "glb":
+        raise ValueError(f"a textured mesh is written as glb or obj, not {file_format!r}")
+    import trimesh
+    from PIL import Image
+
+    material = trimesh.visual.material.PBRMaterial(
+        name=MESH_MATERIAL,
+        baseColorTexture=Image.fromarray(colours_u8(mesh.image)),
+        metallicFactor=0.0,
+        roughnessFactor=1.0,
+    )
+    textured = trimesh.Trimesh(
+        vertices=mesh.vertices @ SCENE_TO_GLTF.T,
+        faces=mesh.faces,
+        visual=trimesh.visual.TextureVisuals(uv=mesh.uvs, material=material),  # trimesh flips V for glTF
+        process=False,
+    )
+    return bytes(textured.export(file_type="glb"))
+
+
+def obj_text(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    colors: np.ndarray | None = None,
+    uvs: np.ndarray | None = None,
+    material_library: str | None = None,
+) -> str:
+    """Wavefront OBJ in the scene frame (Z up): `v x y z [r g b]` (the common vertex-colour extension),
+    `vt u v` shared by index with the vertices, and the material of `material_library` when given."""
+    columns = [np.asarray(vertices, np.float64)]
+    if colors is not None:
+        columns.append(np.clip(np.asarray(colors, np.float64), 0.0, 1.0))
+    table = np.concatenate(columns, axis=1)
+    lines = ["# in2n-server mesh, scene world frame (Z up)"]
+    if material_library:
+        lines += [f"mtllib {material_library}", f"usemtl {MESH_MATERIAL}"]
+    lines += ["v " + " ".join(f"{value:.7g}" for value in row) for row in table.tolist()]
+    corners = np.asarray(faces, np.int64) + 1
+    if uvs is not None:
+        lines += [f"vt {u:.7g} {v:.7g}" for u, v in np.asarray(uvs, np.float64).tolist()]
+        lines += [f"f {a}/{a} {b}/{b} {c}/{c}" for a, b, c in corners.tolist()]
+    else:
+        lines += [f"f {a} {b} {c}" for a, b, c in corners.tolist()]
+    return "\n".join(lines) + "\n"
+
+
+def mtl_text(image_name: str) -> str:
+    """One diffuse material whose colour is the texture (Kd 1: viewers multiply Kd by map_Kd)."""
+    return (
+        f"# in2n-server mesh material\nnewmtl {MESH_MATERIAL}\nKa 0 0 0\nKd 1 1 1\nKs 0 0 0\nillum 1\n"
+        f"map_Kd {image_name}\n"
+    )
+
+
+def obj_zip(name: str, obj: str, png: bytes | None = None) -> bytes:
+    """`<name>.obj`, and with a texture `<name>.mtl` and `<name>.png`, side by side in a zip."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{name}.obj", obj)
+        if png is not None:
+            archive.writestr(f"{name}.mtl", mtl_text(f"{name}.png"))
+            archive.writestr(zipfile.ZipInfo(f"{name}.png"), png, compress_type=zipfile.ZIP_STORED)
+    return buffer.getvalue()
 
 
 def write_point_cloud(path: Path, points: np.ndarray, colors: np.ndarray) -> Path:
@@ -104,8 +192,17 @@ def write_splats(path: Path, splats: Splats) -> Path:
 def write_mesh(
     path: Path, vertices: np.ndarray, faces: np.ndarray, colors: np.ndarray, file_format: str
 ) -> Path:
-    write_bytes_atomic(path, mesh_bytes(vertices, faces, colors, file_format))
-    return path
+    """A vertex-coloured mesh at `mesh_file(path, file_format)`; returns where it went."""
+    target = mesh_file(path, file_format)
+    write_bytes_atomic(target, mesh_bytes(vertices, faces, colors, file_format, name=path.stem))
+    return target
+
+
+def write_textured_mesh(path: Path, mesh: TexturedMesh, file_format: str) -> Path:
+    """A textured mesh at `mesh_file(path, file_format)`; returns where it went."""
+    target = mesh_file(path, file_format)
+    write_bytes_atomic(target, textured_mesh_bytes(mesh, file_format, name=path.stem))
+    return target
 
 
 def png_bytes(image: np.ndarray) -> bytes:
