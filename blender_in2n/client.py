@@ -313,6 +313,8 @@ class Client:
         masked_only: bool = False,
         sh_degree: int = wire.EXPORT_PARAMS["sh_degree"].default,
         texture_size: int = wire.EXPORT_PARAMS["texture_size"].default,
+        faces: int = wire.EXPORT_PARAMS["faces"].default,
+        vertex_colors: bool = False,
     ) -> tuple[str, bytes]:
         """Download the job's geometry (or its textures zip); returns (file name, bytes). `masked_only`: the
         edited objects only."""
@@ -327,8 +329,12 @@ class Client:
             payload["masked_only"] = True  # left out otherwise: servers before it refuse unknown fields
         if kind == "splats" and sh_degree != wire.EXPORT_PARAMS["sh_degree"].default:
             payload["sh_degree"] = int(sh_degree)
-        if kind == "textures":
+        if kind == "textures" or (kind == "mesh" and fmt != "ply" and not vertex_colors):
             payload["texture_size"] = int(texture_size)
+        if kind == "mesh":
+            payload["faces"] = int(faces)
+            if vertex_colors:
+                payload["vertex_colors"] = True
         route = wire.route("jobs", quote(job_id, safe=""), "export")
         _, headers, data = self.request("POST", route, json_body=payload, timeout=600.0)
         return _filename(headers.get("content-disposition", ""), f"{kind}.{fmt}"), data

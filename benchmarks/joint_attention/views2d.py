@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from in2n_protocol import edit_params
 from in2n_server.editor.ip2p import EditSettings, InstructPix2PixEditor
 from in2n_server.editor.loading import load_ip2p_pipeline, recommended_settings
 
@@ -58,7 +59,8 @@ def settings_for(start: str, mode: str) -> EditSettings:
     joint, _, layers = mode.partition("-")
     values = {"lower_bound": low, "upper_bound": high}
     values["joint_attention"] = joint if joint in ("anchor", "all") else "off"
-    settings = EditSettings.from_params(values, recommended_settings("demo"))
+    values |= edit_params.resolve_model_defaults(values, recommended_settings("demo"))
+    settings = EditSettings.from_params(values)
     return dataclasses.replace(settings, joint_layers=layers or "all")
 
 

@@ -156,10 +156,12 @@ class BakeView:
 
 @dataclass
 class Gathered:
-    """Per texel: the weighted colour sum and the weight (0: no view saw it)."""
+    """Per texel: the weighted colour sum, the weight (0: no view sampled it), and whether any view shows
+    its point at all (nearest pixel at its depth, facing the camera): what the bake could have sampled."""
 
     colour_sum: np.ndarray  # [M, 3]
     weight: np.ndarray  # [M]
+    visible: np.ndarray  # [M] bool
 
     @property
     def seen(self) -> np.ndarray:
@@ -180,6 +182,7 @@ def gather(texels: TexelMap, views: Iterable[BakeView], depth_tolerance: float =
     """
     colour_sum = np.zeros((texels.count, 3))
     weight = np.zeros(texels.count)
+    visible = np.zeros(texels.count, bool)
     for view in views:
         camera = view.camera
         height, width = view.depth.shape
@@ -188,7 +191,12 @@ def gather(texels: TexelMap, views: Iterable[BakeView], depth_tolerance: float =
         distance = np.linalg.norm(to_camera, axis=1)
         facing = np.einsum("md,md->m", texels.normals, to_camera) / np.maximum(distance, 1e-12)
         x, y, z = project(camera, texels.points)
-        candidate = (facing >= MIN_FACING) & (z > 1e-9) & (x >= 0) & (x < width) & (y >= 0) & (y < height)
+        inside = (z > 1e-9) & (x >= 0) & (x < width) & (y >= 0) & (y < height)
+        nearest = view.depth[
+            np.clip(y.astype(np.int64), 0, height - 1), np.clip(x.astype(np.int64), 0, width - 1)
+        ]
+        visible |= inside & (facing > 0) & (nearest > 0) & (np.abs(z - nearest) <= DEPTH_AGREEMENT * nearest)
+        candidate = (facing >= MIN_FACING) & inside
         if not candidate.any():
             continue
         idx = np.nonzero(candidate)[0]
@@ -223,7 +231,7 @@ def gather(texels: TexelMap, views: Iterable[BakeView], depth_tolerance: float =
         view_weight = facing[idx[hit]] ** 2 * total[hit]
         colour_sum[idx[hit]] += view_weight[:, None] * colour[hit] / total[hit, None]
         weight[idx[hit]] += view_weight
-    return Gathered(colour_sum, weight)
+    return Gathered(colour_sum, weight, visible)
 
 
 def depth_normals(world: np.ndarray) -> np.ndarray:
@@ -249,6 +257,9 @@ class BakedTexture:
     """Share of the covered texels some view saw."""
     filled_share: float
     """Share of the covered texels no view saw, filled from the nearest seen texel in 3D."""
+    visible_seen_share: float
+    """Share of the texels some view shows (`Gathered.visible`) that the bake sampled: what the grazing-angle,
+    crease and silhouette tests gave up."""
 
 
 def texture_image(
@@ -275,7 +286,13 @@ def texture_image(
         _, (near_rows, near_cols) = ndimage.distance_transform_edt(~covered, return_indices=True)
         image = image[near_rows, near_cols]
     count = max(texels.count, 1)
-    return BakedTexture(np.clip(image, 0.0, 1.0), float(seen.sum()) / count, float(unseen.sum()) / count)
+    visible = max(int(gathered.visible.sum()), 1)
+    return BakedTexture(
+        np.clip(image, 0.0, 1.0),
+        float(seen.sum()) / count,
+        float(unseen.sum()) / count,
+        float((seen & gathered.visible).sum()) / visible,
+    )
 
 
 def srgb_to_linear(values: np.ndarray) -> np.ndarray:

@@ -48,6 +48,7 @@ class ObjectTexture:
     texels: int
     seen_share: float
     filled_share: float
+    visible_seen_share: float
     outside_uv_share: float
 
 
@@ -82,6 +83,7 @@ def bake_object(surface: Surface, views: list[BakeView], texture_size: int) -> O
         texels.count,
         baked.seen_share,
         baked.filled_share,
+        baked.visible_seen_share,
         texels.outside_uv_share,
     )
 

@@ -236,6 +236,7 @@ def textures_zip(textures: Textures) -> bytes:
                     "texels": baked.texels,
                     "seen_share": round(baked.seen_share, 6),
                     "filled_share": round(baked.filled_share, 6),
+                    "visible_seen_share": round(baked.visible_seen_share, 6),
                     "outside_uv_share": round(baked.outside_uv_share, 6),
                 }
             )

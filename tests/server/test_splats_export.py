@@ -7,6 +7,7 @@ A real trained session's splats are checked end to end in test_roundtrip.py (the
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -411,7 +412,7 @@ def api_client(tmp_path: Path, session: Any) -> TestClient:
     return TestClient(app, raise_server_exceptions=False)
 
 
-@pytest.mark.parametrize("kind", EXPORT_KINDS)
+@pytest.mark.parametrize("kind", [kind for kind in EXPORT_KINDS if kind != "textures"])
 @pytest.mark.parametrize(
     ("scene", "body", "status", "code", "field", "message"),
     [
@@ -436,6 +437,29 @@ def test_every_export_kind_gets_the_same_clear_answer(
     error = response.json()["error"]
     assert (error["code"], error["field"]) == (code, field)
     assert message in error["message"]
+
+
+class UncapturedScene(SphereScene):
+    """A scene uploaded without surfaces (photos, or a capture without *Capture for Textures*)."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__()
+        self.workdir = workdir
+        (workdir / "dataset").mkdir(parents=True)
+        frame = {"file_path": "images/0000.png", "fl_x": 1, "fl_y": 1, "cx": 1, "cy": 1, "w": 2, "h": 2}
+        frame["transform_matrix"] = np.eye(4).tolist()
+        (workdir / "dataset" / "transforms.json").write_text(json.dumps({"frames": [frame]}))
+
+
+def test_textures_of_a_scene_without_surfaces_is_a_422_naming_the_kind(tmp_path: Path) -> None:
+    client = api_client(tmp_path, UncapturedScene(tmp_path / "job"))
+    response = client.post("/v1/jobs/j-x/export", json={"kind": "textures", "format": "zip"})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["field"]) == ("validation_error", "kind")
+    assert "Capture for Textures" in error["message"]
+    wrong = client.post("/v1/jobs/j-x/export", json={"kind": "textures", "format": "ply"})
+    assert wrong.status_code == 422 and "zip" in wrong.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -42,8 +42,9 @@ def test_padding_crosses_seams_and_unseen_texels_are_filled_and_counted() -> Non
     texels = tb.rasterise_uv(positions, positions[..., :2], 16)
     colour = np.where(texels.points[:, :1] < 0.25, [1.0, 0.0, 0.0], [0.0, 0.0, 1.0])
     seen = texels.points[:, 0] < 0.25
-    gathered = tb.Gathered(colour * seen[:, None], seen.astype(float))
+    gathered = tb.Gathered(colour * seen[:, None], seen.astype(float), np.ones(texels.count, bool))
     baked = tb.texture_image(texels, gathered)
+    assert baked.visible_seen_share == pytest.approx(seen.mean())  # every texel is visible here
     assert baked.seen_share == pytest.approx(seen.mean()) and baked.filled_share == pytest.approx(
         1 - seen.mean()
     )
