@@ -33,6 +33,7 @@ def textures_zip(folder: Path, lighting: str = "removed") -> Path:
             triangles=triangles,
             texels=SIZE * SIZE,
             seen_share=1.0,
+            visible_seen_share=1.0,
             filled_share=0.0,
             outside_uv_share=0.0,
         )

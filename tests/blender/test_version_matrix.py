@@ -8,6 +8,7 @@ files are written by the server's own writers, so each import reads what a real 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -65,6 +66,30 @@ def _splats(points: np.ndarray) -> Splats:
     )
 
 
+TEXTURE_COLOURS = {"Cube": (0.1, 0.3, 0.9), "Box": (0.9, 0.1, 0.8)}  # sRGB, one flat colour per texture
+
+
+@pytest.fixture(scope="module")
+def textures_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A textures export as the server writes it, for the cube and a box without a UV map."""
+    objects = [
+        SimpleNamespace(
+            name=name,
+            image=np.tile(np.array(colour), (64, 64, 1)),
+            triangles=12,
+            texels=4096,
+            seen_share=1.0,
+            visible_seen_share=1.0,
+            filled_share=0.0,
+            outside_uv_share=0.0,
+        )
+        for name, colour in TEXTURE_COLOURS.items()
+    ]
+    path = tmp_path_factory.mktemp("textures") / "textures.zip"
+    path.write_bytes(writers.textures_zip(SimpleNamespace(size=64, lighting="removed", objects=objects)))
+    return path
+
+
 def cell_id(version: BlenderVersion) -> str:
     return f"bpy-{version.bpy}"
 
@@ -74,6 +99,7 @@ def cell(
     request: pytest.FixtureRequest,
     extension_zip: Path,
     export_files: dict[str, Path],
+    textures_zip: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict:
     version: BlenderVersion = request.param
@@ -83,7 +109,7 @@ def cell(
             f" (it needs Python {version.python}; setup says how to get it)"
         )
     home = Path(tmp_path_factory.mktemp(f"blender-user-{version.bpy}"))
-    exports = [f"{label}={path}" for label, path in export_files.items()]
+    exports = [f"{label}={path}" for label, path in export_files.items()] + [f"textures={textures_zip}"]
     result = run_bpy_script(
         "version_matrix.py", str(extension_zip), *exports, home=home, python=version.interpreter, timeout=300
     )
@@ -97,6 +123,8 @@ def test_the_cell_runs_the_version_it_names(cell: dict) -> None:
     text = (REPO / "docs" / "blender.md").read_text()
     row = next(line for line in text.splitlines() if line.startswith(f"| {cell['version']} "))
     assert cell["data_method"] in row.split("|")[3]  # the table says which data pass method ran
+    lights = "yes" if not cell["texture_capture"]["lights_reason"] else "no"
+    assert row.split("|")[4].strip().startswith(lights)  # and whether the capture has light passes
 
 
 def test_install_register_and_unregister(cell: dict) -> None:
@@ -154,6 +182,35 @@ def test_every_export_kind_imports_in_place(cell: dict, export_files: dict[str, 
         for axis in range(3):
             assert result["bounds"][0][axis] == pytest.approx(CUBE_BOUNDS[0][axis], abs=0.05), label
             assert result["bounds"][1][axis] == pytest.approx(CUBE_BOUNDS[1][axis], abs=0.05), label
+
+
+def test_capture_for_textures_and_apply_as_textures(cell: dict) -> None:
+    """Surfaces on every version (a generated UV map for the box), light maps where OpenImageIO is;
+    textured duplicates with the capture's UVs, the originals untouched, the images packed."""
+    textured = cell["texture_capture"]
+    assert textured["transforms_surfaces"] == "surfaces.npz"
+    assert textured["names"] == ["Box", "Cube"]
+    assert textured["triangles"] == {"Box": 12, "Cube": 12}
+    assert textured["uv_maps"] == {"Box": "", "Cube": "UVMap"}
+    assert textured["png_color_type"] == 6
+    if cell["data_method"] == "multilayer":  # OpenImageIO: light passes
+        assert textured["lights_reason"] == ""
+        assert textured["light_paths"] == ["lights/0000.npy"]
+        assert textured["light_shape"] == [24, 32, 6] and textured["light_dtype"] == "float16"
+        assert textured["diffuse_light_max"] > 0.0
+    else:  # the reason is named, and the capture goes on without light maps
+        assert "OpenImageIO" in textured["lights_reason"]
+        assert textured["light_paths"] == [None]
+    assert textured["originals_changed"] == [] and textured["warnings"] == []
+    for name in TEXTURE_COLOURS:
+        duplicate = textured["duplicates"][name]
+        assert duplicate["collections"] == ["In2N Results"]
+        assert duplicate["uvs_equal_capture"], name
+        assert duplicate["image"] == f"In2N {name}"
+        reloaded = cell["reloaded"][f"In2N {name}"]
+        assert reloaded["packed"]
+        expected = np.floor(np.array(TEXTURE_COLOURS[name]) * 255 + 0.5) / 255
+        assert reloaded["first_pixel"] == pytest.approx(expected, abs=1e-6)
 
 
 def test_docs_table_lists_the_matrix_and_each_cells_data_method() -> None:

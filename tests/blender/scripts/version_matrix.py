@@ -1,9 +1,11 @@
 """One cell of the Blender version matrix: what an artist does, on whatever bpy this interpreter has.
 
 Installs the built zip and checks what registers; captures 2 views at 32x24 with colour, alpha, masks and
-depth (checked against ray casts at the pixel centres); shows a preview; imports every export file the
-server writes (given as KIND=PATH arguments); disables the extension and checks that nothing is left.
-argv: ZIP EXPORT_DIR KIND=FILE [KIND=FILE ...]
+depth (checked against ray casts at the pixel centres); shows a preview; captures for textures (surfaces,
+and light maps where this Blender has OpenImageIO) and applies a textures zip; imports every export file
+the server writes (given as KIND=PATH arguments); disables the extension and checks that nothing is left;
+saves and reloads the file (the textures are packed).
+argv: ZIP KIND=FILE [KIND=FILE ...] textures=ZIP
 """
 
 from __future__ import annotations
@@ -14,18 +16,31 @@ import sys
 import tempfile
 import threading
 
+import _fingerprint
 import bpy
 import numpy as np
 from _common import emit, install
-from _raycast import capture_files, check_view
+from _raycast import capture_files, check_view, png_color_type
 
 MODULE = "bl_ext.user_default.blender_in2n"
 
-zip_path, *exports = sys.argv[1:]
+zip_path, *arguments = sys.argv[1:]
+exports = [argument for argument in arguments if not argument.startswith("textures=")]
+textures_zip = next(argument.split("=", 1)[1] for argument in arguments if argument.startswith("textures="))
 install(zip_path)
-compat, capture, data_passes, previews, png, scene_import = (
+compat, capture, data_passes, light_passes, previews, png, scene_import, surfaces, textures = (
     importlib.import_module(f"{MODULE}.{name}")
-    for name in ("compat", "capture", "data_passes", "previews", "png", "scene_import")
+    for name in (
+        "compat",
+        "capture",
+        "data_passes",
+        "light_passes",
+        "previews",
+        "png",
+        "scene_import",
+        "surfaces",
+        "textures",
+    )
 )
 
 
@@ -72,6 +87,7 @@ preview = previews.show_png(previews.PREVIEW_IMAGE, png.encode_png(blue))
 previews.set_camera_background(cameras[0], preview)
 pixels = np.empty(16 * 12 * 4, np.float32)
 preview.pixels.foreach_get(pixels)
+preview_info = {"size": list(preview.size), "first_pixel": pixels[:4].tolist()}
 
 
 def evaluated_points(ob) -> int:
@@ -110,6 +126,60 @@ def splat_values(ob) -> dict:
     }
 
 
+# -- capture for textures and apply a textures zip --------------------------------------------------------
+box = bpy.data.meshes.new("Box")
+box.from_pydata(
+    [(0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 0), (0, 0, 1), (1, 0, 1), (1, 1, 1), (0, 1, 1)],
+    [],
+    [(0, 3, 2, 1), (4, 5, 6, 7), (0, 1, 5, 4), (1, 2, 6, 5), (2, 3, 7, 6), (3, 0, 4, 7)],
+)
+no_uv = bpy.data.objects.new("Box", box)  # no UV map: one is generated on a copy
+scene.collection.objects.link(no_uv)
+no_uv.location = (-2.5, 0.0, -1.0)
+context.view_layer.update()
+lights_reason = light_passes.unavailable_reason(scene)
+textured = capture.capture(
+    context,
+    cameras[:1],
+    os.path.join(work, "textures"),
+    max_size=32,
+    with_lights=not lights_reason,
+    surfaces_of=[cube, no_uv],
+)
+surfaces_file = np.load(textured.surfaces, allow_pickle=False)
+captured_uvs = {str(name): surfaces_file[f"uvs_{k}"] for k, name in enumerate(surfaces_file["names"])}
+light_map = np.load(textured.lights[0], allow_pickle=False) if textured.lights else None
+before_apply = _fingerprint.scene_data([cube, no_uv])
+applied = textures.apply_textures(context, textures_zip, textured.uv_maps)
+duplicates = {}
+for name in applied.duplicates:
+    duplicate = bpy.data.objects[name]
+    tree = duplicate.material_slots[0].material.node_tree
+    uv_node = next(node for node in tree.nodes if node.bl_idname == "ShaderNodeUVMap")
+    _, uvs = surfaces.evaluated_triangles(context, duplicate, uv_node.uv_map)
+    duplicates[duplicate["in2n_source"]] = {
+        "collections": [c.name for c in duplicate.users_collection],
+        "uvs_equal_capture": bool(np.array_equal(uvs, captured_uvs[duplicate["in2n_source"]])),
+        "image": next(node.image.name for node in tree.nodes if node.bl_idname == "ShaderNodeTexImage"),
+    }
+texture_capture = {
+    "lights_reason": lights_reason,
+    "transforms_surfaces": textured.transforms.get("in2n_surfaces"),
+    "names": [str(name) for name in surfaces_file["names"]],
+    "triangles": {name: len(uvs) for name, uvs in captured_uvs.items()},
+    "uv_maps": textured.uv_maps,
+    "light_paths": [frame.get("light_path") for frame in textured.transforms["frames"]],
+    "light_shape": list(light_map.shape) if light_map is not None else None,
+    "light_dtype": str(light_map.dtype) if light_map is not None else None,
+    "diffuse_light_max": float(light_map[..., :3].max()) if light_map is not None else None,
+    "png_color_type": png_color_type(textured.images[0]),
+    "originals_changed": sorted(
+        k for k, v in _fingerprint.scene_data([cube, no_uv]).items() if before_apply.get(k) != v
+    ),
+    "warnings": applied.warnings,
+    "duplicates": duplicates,
+}
+
 # -- import every export kind -----------------------------------------------------------------------------
 imports = {}
 for argument in exports:
@@ -140,6 +210,17 @@ bpy.ops.preferences.addon_disable(module=MODULE)
 after = registered()
 after["enabled"] = MODULE in bpy.context.preferences.addons
 
+# -- save and reload: the applied textures are packed into the file ---------------------------------------
+saved = os.path.join(work, "matrix.blend")
+bpy.ops.wm.save_as_mainfile(filepath=saved)
+bpy.ops.wm.open_mainfile(filepath=saved)
+reloaded = {}
+for name in ("In2N Cube", "In2N Box"):
+    image = bpy.data.images[name]
+    first = np.empty(len(image.pixels), np.float32)
+    image.pixels.foreach_get(first)
+    reloaded[name] = {"packed": image.packed_file is not None, "first_pixel": first[:3].tolist()}
+
 emit(
     {
         "version": compat.version_text(),
@@ -149,7 +230,9 @@ emit(
         "before": before,
         "after": after,
         "views": views,
-        "preview": {"size": list(preview.size), "first_pixel": pixels[:4].tolist()},
+        "preview": preview_info,
         "imports": imports,
+        "texture_capture": texture_capture,
+        "reloaded": reloaded,
     }
 )
