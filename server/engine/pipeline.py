@@ -6,8 +6,8 @@ photo, and written back into the training set. The NeRF then trains on the mix o
 edited views, which is what gradually makes the edits agree in 3D.
 
 RGBA datasets: the editor sees the render and the original composited on one and the same background
-(`EDIT_BACKGROUND`), so it cannot mistake a background difference for part of the edit, and the edited
-view keeps the original's alpha (datamanager.replace_image).
+(edit_alpha.EDIT_BACKGROUND), so it cannot mistake a background difference for part of the edit, and the
+edited view keeps the original's alpha (datamanager.replace_image).
 
 The schedule (engine/schedule.py) names the views of a step; several go to the editor as one batch (whole
 views only), at the annealed highest start noise of that step (`anneal`). With `warp_start`, a view's edit
@@ -35,6 +35,7 @@ from in2n_protocol.edit_params import EditRegion, JointAttention, Schedule
 
 from ..editor.base import BatchEditor, Editor
 from .datamanager import In2NDataManager, In2NDataManagerConfig
+from .edit_alpha import over_background
 from .model import In2NModelConfig
 from .regions import Box, composite, crop_box, edit_crop, edit_region, soft_mask
 from .schedule import EditSchedule, NoiseAnneal
@@ -45,9 +46,6 @@ if TYPE_CHECKING:
     from ..editor.ip2p import EditSettings
 
 EditListener = Callable[[int, torch.Tensor], None]
-EDIT_BACKGROUND = (1.0, 1.0, 1.0)
-"""What the editor sees behind the objects of an RGBA dataset: white, as product shots and IP2P's data."""
-
 
 MAX_EDIT_BATCH = 8
 """Most views in one batched editor call (8 x 3 guidance rows of 64² latents fit a 24 GB GPU in fp16)."""
@@ -60,13 +58,6 @@ MASKED_OUTSIDE = "original"
 def working_size(editor: Editor, view: torch.Tensor) -> int:
     """The side a crop is edited at: the editor's native resolution, else the view's longer side."""
     return int(getattr(editor, "working_size", None) or max(view.shape[:2]))
-
-
-def over_background(rgb: torch.Tensor, alpha: torch.Tensor, premultiplied: bool) -> torch.Tensor:
-    """`rgb` ([..., 3]) composited over EDIT_BACKGROUND with `alpha` ([..., 1])."""
-    background = torch.tensor(EDIT_BACKGROUND, device=rgb.device, dtype=rgb.dtype)
-    colour = rgb if premultiplied else rgb * alpha
-    return (colour + background * (1.0 - alpha)).clamp(0, 1)
 
 
 class In2NPipeline(VanillaPipeline):
@@ -183,7 +174,7 @@ class In2NPipeline(VanillaPipeline):
         return self.config.edit_region != "all" or self.config.crop_to_mask
 
     def _edit_inputs(self, index: int) -> tuple[int, torch.Tensor, torch.Tensor]:
-        """(index, what the edit starts from, the original): RGB [H, W, 3], on EDIT_BACKGROUND for RGBA."""
+        """(index, what the edit starts from, the original): RGB [H, W, 3], over the background for RGBA."""
         rendered = self.render_training_view(index)
         render = rendered["rgb"].float()
         original = self.datamanager.original_image(index).to(render.device)

@@ -1,0 +1,131 @@
+"""The alpha rule of edited RGBA views (engine/edit_alpha.py) on hand-made images."""
+
+from __future__ import annotations
+
+import torch
+
+from in2n_server.engine.edit_alpha import KEY_HIGH, KEY_LOW, edited_mask, edited_rgba, over_background
+
+H = W = 16
+PURPLE = torch.tensor([0.5, 0.1, 0.7])
+GREEN = torch.tensor([0.1, 0.7, 0.2])
+WHITE = torch.ones(3)
+
+
+def _empty_view() -> torch.Tensor:
+    return torch.zeros(H, W, 4)
+
+
+def _region(rows: slice, cols: slice) -> torch.Tensor:
+    region = torch.zeros(H, W, dtype=torch.bool)
+    region[rows, cols] = True
+    return region
+
+
+def _white_edit() -> torch.Tensor:
+    return torch.ones(H, W, 3)
+
+
+def test_surface_on_the_keyed_background_becomes_opaque_inside_the_region_not_outside() -> None:
+    edit = _white_edit()
+    edit[4:12, 2:14] = PURPLE  # a new object, half of it inside the region
+    region = _region(slice(0, H), slice(0, 8))
+    result = edited_rgba(_empty_view(), edit, region)
+    assert torch.all(result[4:12, 2:8, 3] == 1.0)
+    torch.testing.assert_close(result[4:12, 2:8, :3], PURPLE.expand(8, 6, 3))
+    assert torch.all(result[4:12, 8:14, 3] == 0.0)  # outside: empty as captured
+    assert torch.all(result[:4, :8, 3] == 0.0) and torch.all(result[12:, :8, 3] == 0.0)  # keyed background
+
+
+def test_outside_the_region_the_original_alpha_is_kept_exactly() -> None:
+    original = _empty_view()
+    original[6:10, 6:10] = torch.tensor([0.2, 0.3, 0.4, 1.0])
+    original[10, 6:10, 3] = 0.4  # a soft edge
+    edit = torch.rand(H, W, 3, generator=torch.Generator().manual_seed(0))  # surface-like everywhere
+    region = _region(slice(5, 11), slice(5, 11))
+    result = edited_rgba(original, edit, region)
+    outside = ~region
+    assert torch.equal(result[..., 3][outside], original[..., 3][outside])
+    assert torch.equal(result[..., :3][outside], edit[outside])
+    assert result[..., 3][region].min() > 0  # the same edit inside the region did become surface
+
+
+def test_with_an_empty_region_the_edit_keeps_the_original_alpha() -> None:
+    original = _empty_view()
+    original[4:8, 4:8] = torch.tensor([0.2, 0.3, 0.4, 1.0])
+    edit = torch.rand(H, W, 3, generator=torch.Generator().manual_seed(1))
+    result = edited_rgba(original, edit, torch.zeros(H, W, dtype=torch.bool))
+    assert torch.equal(result, torch.cat([edit, original[..., 3:]], dim=-1))
+
+
+def test_a_shrunk_silhouette_becomes_empty() -> None:
+    original = _empty_view()
+    original[4:12, 4:12] = torch.cat([GREEN, torch.ones(1)])
+    edit = _white_edit()
+    edit[8:12, 4:12] = PURPLE  # the edit keeps the lower half only
+    result = edited_rgba(original, edit, _region(slice(2, 14), slice(2, 14)))
+    assert torch.all(result[4:8, 4:12, 3] == 0.0)
+    assert torch.all(result[8:12, 4:12, 3] == 1.0)
+
+
+def test_a_white_original_object_stays_opaque() -> None:
+    original = _empty_view()
+    original[4:12, 4:12] = torch.tensor([0.97, 0.97, 0.96, 1.0])  # a white plate
+    edit = _white_edit()  # the editor leaves it white: indistinguishable from the background
+    result = edited_rgba(original, edit, _region(slice(0, H), slice(0, W)))
+    assert torch.all(result[4:12, 4:12, 3] == 1.0)
+    assert torch.all(result[:4, :, 3] == 0.0)  # while the empty background stays empty
+    # a coloured original where the edit shows the background does go (the shrink above)
+    original[4:12, 4:12] = torch.cat([GREEN, torch.ones(1)])
+    assert torch.all(edited_rgba(original, edit, _region(slice(0, H), slice(0, W)))[4:12, 4:12, 3] == 0.0)
+
+
+def test_soft_edges_ramp_between_the_thresholds() -> None:
+    """A row of pixels mixing the purple surface into white in steps: alpha rises monotonically from 0
+    (a trace the editor left, below KEY_LOW) to 1 (past KEY_HIGH), with values between on the way, and the
+    un-composited colour of a part-covered pixel is closer to the surface's than the edit's own pixel is."""
+    mix = torch.linspace(0, 1, W)
+    edit = _white_edit()
+    edit[:] = WHITE + mix[None, :, None] * (PURPLE - WHITE)
+    result = edited_rgba(_empty_view(), edit, _region(slice(0, H), slice(0, W)))
+    alpha = result[0, :, 3]
+    assert alpha[0] == 0 and alpha[-1] == 1
+    assert torch.all(alpha[1:] >= alpha[:-1])
+    partial = (alpha > 0) & (alpha < 1)
+    assert partial.any()
+    column = int(torch.nonzero(partial)[0])
+    distance_edit = (edit[0, column] - PURPLE).norm()
+    assert (result[0, column, :3] - PURPLE).norm() < distance_edit
+    # re-composited over white, a fully keyed pixel is the edit itself
+    torch.testing.assert_close(over_background(result[..., :3], result[..., 3:], False)[0, -1], edit[0, -1])
+
+
+def test_an_edit_that_tints_the_whole_view_keys_against_its_own_background() -> None:
+    """The editor darkened everything (its white is grey): measured where the view was empty and may not
+    grow, that grey is the background, not surface."""
+    grey = 1.0 - (KEY_LOW + KEY_HIGH) / 2 * 1.2  # as far from white as a half-keyed surface
+    edit = torch.full((H, W, 3), grey)
+    edit[6:10, 6:10] = PURPLE
+    result = edited_rgba(_empty_view(), edit, _region(slice(4, 12), slice(4, 12)))
+    assert torch.all(result[4:12, 4:12, 3][edit[4:12, 4:12, 0] == grey] == 0.0)
+    assert torch.all(result[6:10, 6:10, 3] == 1.0)
+    # with no empty pixel outside the region to measure, the background is the white the editor was shown
+    everywhere = edited_rgba(_empty_view(), edit, _region(slice(0, H), slice(0, W)))
+    assert everywhere[0, 0, 3] > 0
+
+
+def test_the_edited_objects_mask_follows_growth_and_shrinkage_inside_the_region() -> None:
+    mask = _region(slice(4, 8), slice(4, 8))  # the selected object
+    original_alpha = torch.zeros(H, W)
+    original_alpha[4:8, 4:8] = 1.0
+    original_alpha[10:14, 4:8] = 1.0  # another object, inside the region too
+    current = original_alpha.clone()
+    current[2:4, 4:8] = 1.0  # grown upwards (a hat)
+    current[4:8, 7] = 0.0  # and its right column removed
+    current[0, 0] = 1.0  # surface outside the region (cannot happen in an edit; never in the mask)
+    region = _region(slice(1, 15), slice(2, 10))
+    result = edited_mask(mask, region, original_alpha, current)
+    expected = torch.zeros(H, W, dtype=torch.bool)
+    expected[2:4, 4:8] = True  # the hat
+    expected[4:8, 4:7] = True  # the object, less its removed column
+    assert torch.equal(result, expected)
