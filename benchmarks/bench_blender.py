@@ -2,7 +2,8 @@
 
 The capture benchmark renders a small scene (Cycles, the scene's own 32 samples) from 24 rig views at
 512x512 twice: colour renders alone (what any capture costs), then `capture.capture` with alpha, depth and
-masks (the colour renders plus one 1-sample data render per view), and prints both times and the ratio.
+masks (the colour renders plus one 1-sample data render per view), and prints both times and the ratio;
+then the capture for textures (light passes in the colour render, surfaces of the objects) and its cost.
 
 Prints figures; asserts nothing. Run with the venv's Python (bpy from PyPI, headless):
 
@@ -127,7 +128,8 @@ def capture_scene(samples: int) -> list:
 
 
 def bench_capture(views: int, size: int, samples: int) -> None:
-    """Colour renders alone vs `capture.capture` with alpha, depth and masks: seconds and the ratio."""
+    """Colour renders alone vs `capture.capture` with alpha, depth and masks (the ratio), and the capture for
+    textures (light passes and surfaces on top)."""
     targets = capture_scene(samples)
     context = bpy.context
     scene = context.scene
@@ -157,11 +159,29 @@ def bench_capture(views: int, size: int, samples: int) -> None:
     full = time.perf_counter() - start
     if len(result.depths) != views or len(result.masks) != views:
         raise SystemExit("the capture did not write every depth map and mask")
+    start = time.perf_counter()
+    textured = capture.capture(
+        context,
+        cameras,
+        os.path.join(directory, "textures"),
+        max_size=size,
+        masks_of=targets,
+        with_masks=True,
+        with_depth=True,
+        with_lights=True,
+        surfaces_of=targets,
+    )
+    for_textures = time.perf_counter() - start
+    if len(textured.lights) != views or not textured.surfaces:
+        raise SystemExit("the capture for textures did not write every light map and the surfaces")
     label = f"capture {views} views {size}x{size}, Cycles {samples} samples"
     print(f"{label}: colour renders alone {colour:7.1f} s ({colour / views:.2f} s/view)")
     print(f"{label}: colour+alpha+depth+masks {full:7.1f} s ({full / views:.2f} s/view)")
     print(f"{label}: of which data renders (depth+masks) {data_seconds[0]:7.1f} s")
     print(f"{label}: ratio {full / colour:.2f}")
+    per_view = for_textures / views
+    print(f"{label}: for textures (+ light passes, surfaces) {for_textures:7.1f} s ({per_view:.2f} s/view)")
+    print(f"{label}: light passes cost {for_textures / full - 1.0:+.1%} over colour+alpha+depth+masks")
 
 
 def _time_data_renders() -> list[float]:
