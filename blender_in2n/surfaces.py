@@ -125,6 +125,7 @@ def generate_uv_map(context: Any, ob: Any) -> str:
     if context.mode != "OBJECT":
         raise SurfaceError("leave Edit Mode first: a UV map is generated for an object that has none")
     view_layer = context.view_layer
+    ob.hide_viewport = ob.hide_select = False  # a copy of an object hidden in viewports is hidden too
     selected = [other for other in view_layer.objects if other.select_get()]
     active = view_layer.objects.active
     layer = ob.data.uv_layers.new(name=GENERATED_UV)
