@@ -28,6 +28,7 @@ SENT_AS_IS = (
     "anneal_to",
     "scale_steps",
     "warp_start",
+    "grow_margin",
     "diffusion_steps",
     "seed",
     "base_iterations",

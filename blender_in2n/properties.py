@@ -137,6 +137,14 @@ class IN2N_PG_settings(bpy.types.PropertyGroup):
         description="Start each edit from the nearest edited view, warped by the depth maps (needs Depth)",
         **property_range("warp_start"),
     )
+    grow_margin: FloatProperty(
+        name="Grow Margin",
+        description=(
+            "How far an edit may reshape the objects beyond their silhouettes, as a share of the image's "
+            "longer side (0: the captured silhouettes stay)"
+        ),
+        **property_range("grow_margin"),
+    )
     diffusion_steps: IntProperty(name="Diffusion Steps", **property_range("diffusion_steps"))
     seed: IntProperty(name="Seed", **property_range("seed"))
     base_iterations: IntProperty(name="Base Steps", **property_range("base_iterations"))

@@ -95,6 +95,7 @@ class IN2N_PT_edit(_In2NPanel, bpy.types.Panel):
         row.prop(settings, "anneal_to")
         col.prop(settings, "scale_steps")
         col.prop(settings, "warp_start")
+        col.prop(settings, "grow_margin")
         layout.prop(settings, "override_model_settings")
         col = layout.column(align=True)
         col.enabled = settings.override_model_settings

@@ -6,7 +6,9 @@ in this process: on a two-core machine, nerfstudio's loader worker processes onl
 
 RGBA datasets keep their alpha (4 channels: nerfstudio's "random" background then trains empty space
 empty), and exact depth maps ride along as `depth_image` (z-depth in nerfstudio's normalised units, 0 where
-no surface was hit), sampled with the same pixels as the colours.
+no surface was hit), sampled with the same pixels as the colours. Each view's grow region (where its edit may
+change the silhouette, engine/edit_alpha.py) rides along too, as `DEPTH_RELEASED_KEY`: the depth loss lets
+those pixels go (engine/model.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from PIL import Image
 from .dataparser import In2NDataParserConfig
 from .dataset import DEPTH_KEY, MASK_KEY, MASKS_MISSING
 from .depth_maps import read_depth_map
+from .edit_alpha import edited_rgba
+from .model import DEPTH_RELEASED_KEY
 
 
 @dataclass
@@ -102,9 +106,12 @@ class In2NDataManager(VanillaDataManager):
             "image_idx": torch.arange(len(originals)),
         }
         self.edit_masks = self._load_masks()  # on the CPU: read once per edit, never sampled by rays
+        # Where each edited view may change its silhouette ([N, H, W, 1] bool; nowhere until edited).
+        self.grow_regions = torch.zeros(*originals.shape[:3], 1, dtype=torch.bool, device=device)
         depths = self._load_depths()
         if depths is not None:
             self.image_batch["depth_image"] = depths.to(device)
+            self.image_batch[DEPTH_RELEASED_KEY] = self.grow_regions
         self.train_pixel_sampler = self._get_pixel_sampler(
             self.train_dataset, self.config.train_num_rays_per_batch
         )
@@ -148,16 +155,28 @@ class In2NDataManager(VanillaDataManager):
     def original_image(self, index: int) -> torch.Tensor:
         return self.original_images[index]
 
-    def replace_image(self, index: int, image: torch.Tensor) -> None:
+    def grow_region(self, index: int) -> torch.Tensor:
+        """[H, W] bool: where view `index`'s edit may have changed its silhouette (nowhere until edited)."""
+        return self.grow_regions[index, ..., 0]
+
+    def set_grow_region(self, index: int, region: torch.Tensor) -> None:
+        self.grow_regions[index, ..., 0] = region.to(self.grow_regions.device).bool()
+
+    def replace_image(self, index: int, image: torch.Tensor, grow_region: torch.Tensor | None = None) -> None:
         """Write an edited view into the training set (the originals are untouched).
 
-        An RGB edit of an RGBA dataset keeps the original view's alpha: an edit recolours what is there
-        and cannot fill empty space, so it can never bring back fog in front of the cameras.
+        An RGB edit of an RGBA dataset keeps the original view's alpha outside `grow_region` ([H, W] bool;
+        None: everywhere), so it can never fill empty space there and bring back fog in front of the
+        cameras; inside it, the edit's alpha is keyed (engine/edit_alpha.py) and the region is recorded.
         """
         target = self.image_batch["image"]
         if image.shape[-1] == 3 and target.shape[-1] == 4:
-            alpha = self.original_images[index][..., 3:].to(image.device, image.dtype)
-            image = torch.cat([image, alpha], dim=-1)
+            original = self.original_images[index].to(image.device, image.dtype)
+            if grow_region is None:
+                image = torch.cat([image, original[..., 3:]], dim=-1)
+            else:
+                image = edited_rgba(original, image, grow_region)
+                self.set_grow_region(index, grow_region)
         if image.shape != target.shape[1:]:
             raise ValueError(
                 f"edited image has shape {tuple(image.shape)}, expected {tuple(target.shape[1:])}"

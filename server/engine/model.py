@@ -3,7 +3,8 @@
 L1 (rather than nerfacto's MSE) and LPIPS on 32x32 patches are the paper's choices: edited views
 disagree in detail, and these losses let the NeRF settle on structure rather than average colours.
 Where the dataset has exact depth (Blender knows it), a relative L1 loss on the expected ray distance
-pins the surfaces in place; it weighs less while editing, since an instruction may change shape.
+pins the surfaces in place; it weighs less while editing, and not at all inside the grow regions of edited
+views (`DEPTH_RELEASED_KEY`), where an edit may have moved, added or removed surface.
 A bounded scene's near and far planes come from the dataparser's metadata (engine/dataparser.py).
 """
 
@@ -19,6 +20,9 @@ from nerfstudio.models.nerfacto import NerfactoModel, NerfactoModelConfig
 from torch import nn
 
 from .dataparser import NEAR_FAR_KEY
+
+DEPTH_RELEASED_KEY = "depth_released"
+"""Batch key: rays of an edited view's grow region, whose captured depth no longer holds (no depth loss)."""
 
 ALEXNET_HINT = (
     "LPIPS needs torchvision's AlexNet weights (alexnet-owt-7be5be79.pth). Offline, place that file in "
@@ -112,7 +116,7 @@ class In2NModel(NerfactoModel):
         weight = self.config.depth_loss_mult_edit if self.editing else self.config.depth_loss_mult
         if self.training and weight > 0 and "depth_image" in batch and "directions_norm" in outputs:
             loss_dict["depth_loss"] = weight * relative_depth_loss(
-                outputs["expected_depth"], batch["depth_image"].to(self.device), outputs["directions_norm"]
+                outputs["expected_depth"], supervised_depth(batch, self.device), outputs["directions_norm"]
             )
         if self.lpips_loss is not None and self.training:
             size = self.config.patch_size
@@ -134,6 +138,15 @@ class In2NModel(NerfactoModel):
         own = self.state_dict()
         filtered = {k: v for k, v in state_dict.items() if not k.startswith("lpips.") or k in own}
         return super().load_state_dict(filtered, strict=strict, **kwargs)
+
+
+def supervised_depth(batch: dict, device: torch.device | str) -> torch.Tensor:
+    """The batch's z-depth, 0 (unknown: no depth loss) on rays of an edited view's grow region."""
+    depth = batch["depth_image"].to(device)
+    released = batch.get(DEPTH_RELEASED_KEY)
+    if released is None:
+        return depth
+    return torch.where(released.to(device), torch.zeros_like(depth), depth)
 
 
 def relative_depth_loss(

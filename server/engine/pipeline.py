@@ -6,8 +6,10 @@ photo, and written back into the training set. The NeRF then trains on the mix o
 edited views, which is what gradually makes the edits agree in 3D.
 
 RGBA datasets: the editor sees the render and the original composited on one and the same background
-(edit_alpha.EDIT_BACKGROUND), so it cannot mistake a background difference for part of the edit, and the
-edited view keeps the original's alpha (datamanager.replace_image).
+(edit_alpha.EDIT_BACKGROUND), so it cannot mistake a background difference for part of the edit. The edited
+view keeps the original's alpha outside its grow region (`grow_margin` around the selected objects' masks,
+or around the silhouettes for a global edit) and is keyed against the background inside it
+(engine/edit_alpha.py), so an edit may reshape what it changes but never fill empty space elsewhere.
 
 The schedule (engine/schedule.py) names the views of a step; several go to the editor as one batch (whole
 views only), at the annealed highest start noise of that step (`anneal`). With `warp_start`, a view's edit
@@ -37,7 +39,7 @@ from ..editor.base import BatchEditor, Editor
 from .datamanager import In2NDataManager, In2NDataManagerConfig
 from .edit_alpha import over_background
 from .model import In2NModelConfig
-from .regions import Box, composite, crop_box, edit_crop, edit_region, soft_mask
+from .regions import Box, composite, crop_box, edit_crop, edit_region, grow_region, soft_mask
 from .schedule import EditSchedule, NoiseAnneal
 from .types import CameraSpec
 from .warp import nearest_view, warp_into
@@ -163,12 +165,31 @@ class In2NPipeline(VanillaPipeline):
         else:
             edited = [self._edit(index, start, original, upper) for index, start, original in inputs]
         for (index, _, _), image in zip(inputs, edited, strict=True):
-            self.datamanager.replace_image(index, image)
+            self.datamanager.replace_image(index, image, self.grow_region(index))
             self.edited_views.add(index)
             self.edits_done += 1
             stored = self.datamanager.current_image(index)
             for listener in self.edit_listeners:
                 listener(index, stored)
+
+    def grow_region(self, index: int) -> torch.Tensor | None:
+        """[H, W] bool: where view `index`'s edit may change its silhouette: the selected objects' mask
+        (masked edits) or the view's silhouette, grown by `grow_margin`; None on RGB datasets or at 0."""
+        margin = self.config.grow_margin
+        if margin <= 0 or not self.datamanager.has_alpha:
+            return None
+        if self.config.edit_region == "masked":
+            inside = self.datamanager.edit_mask(index)[..., 0] >= 0.5
+        else:
+            inside = self.datamanager.original_image(index)[..., 3] > 0
+        return grow_region(inside, margin)
+
+    def mark_edited(self, index: int) -> None:
+        """Record view `index` as edited (a resumed session's views): a warp source, its grow region set."""
+        self.edited_views.add(index)
+        region = self.grow_region(index)
+        if region is not None:
+            self.datamanager.set_grow_region(index, region)
 
     def _needs_masks(self) -> bool:
         return self.config.edit_region != "all" or self.config.crop_to_mask
@@ -245,8 +266,16 @@ class In2NPipeline(VanillaPipeline):
         size = working_size(editor, render)
         if c.edit_region == "masked":
             outside = original if MASKED_OUTSIDE == "original" else render
+            # A shape edit may reach as far as its grow region (RGBA datasets): the edit is kept there whole.
             return edit_region(
-                edit, render, original, mask, outside=outside, crop=c.crop_to_mask, working_size=size
+                edit,
+                render,
+                original,
+                mask,
+                outside=outside,
+                crop=c.crop_to_mask,
+                working_size=size,
+                kept=self.grow_region(index),
             )
         # A global edit whose masked objects also get a high-resolution crop, blended in with the mask.
         whole = edit(render, original)
@@ -267,7 +296,9 @@ class In2NPipeline(VanillaPipeline):
     def load_idu_state_dict(self, state: dict) -> None:
         self.schedule.load_state_dict(state["schedule"])
         self.edits_done = int(state["edits_done"])
-        self.edited_views = {int(v) for v in state.get("edited_views", [])}
+        self.edited_views = set()
+        for index in state.get("edited_views", []):
+            self.mark_edited(int(index))
         start = int(state["edit_start_step"])
         self.edit_start_step = None if start < 0 else start
 
@@ -354,6 +385,9 @@ class In2NPipelineConfig(VanillaPipelineConfig):
     """all: the instruction may change every pixel; masked: only the scene's masks (the selected objects)."""
     crop_to_mask: bool = False
     """Edit a square around each view's mask at the editor's working size, pasted back (needs masks)."""
+    grow_margin: float = 0.05
+    """RGBA scenes: how far an edit may reshape beyond the masks (masked) or silhouettes, as a share of the
+    longer image side; 0 keeps the captured alpha."""
     ip2p_model: str = "timbrooks/instruct-pix2pix"
     """Hub id, local pipeline directory, or a bundled name ("demo")."""
     ip2p_half_precision: bool = False

@@ -8,7 +8,8 @@ table too). Blender knows exact per-view masks of the selected objects, so the e
 - `composite`: edited inside, the outside image (the original photo or the current render) elsewhere;
 - `crop_box` / `edit_crop`: a small object gets the editor's whole working resolution: a square around the
   mask's bounding box (with a margin) is cut out, resized to the working size, edited, and pasted back
-  at its place and scale. The original (the conditioning image) is cut the same way.
+  at its place and scale. The original (the conditioning image) is cut the same way;
+- `grow_region`: where a shape edit of an RGBA view may change its silhouette (engine/edit_alpha.py).
 """
 
 from __future__ import annotations
@@ -31,12 +32,26 @@ EditFn = Callable[..., torch.Tensor]
 argument, so an editor can know which part of the view it is given."""
 
 
+def _dilate(binary: torch.Tensor, fraction: float) -> torch.Tensor:
+    """[1, 1, H, W] 0/1 grown by `fraction` of the longer side (at least 1 px): a square around each pixel."""
+    grow = max(1, round(fraction * max(binary.shape[-2:])))
+    return F.max_pool2d(binary, kernel_size=2 * grow + 1, stride=1, padding=grow)
+
+
+def grow_region(inside: torch.Tensor, margin: float) -> torch.Tensor:
+    """[H, W] bool: where an edit may change a view's silhouette, `inside` ([H, W] bool: the selected objects'
+    mask, or the silhouette) grown by `margin` (a share of the longer side; 0: nowhere, the captured alpha
+    stays). engine/edit_alpha.py keys the edit there."""
+    if margin <= 0:
+        return torch.zeros_like(inside, dtype=torch.bool)
+    return _dilate(inside.float()[None, None], margin)[0, 0] > 0.5
+
+
 def soft_mask(mask: torch.Tensor) -> torch.Tensor:
     """[H, W, 1] mask in [0, 1]: `mask` ([H, W] or [H, W, 1], > 0.5 = inside) dilated, then feathered."""
     binary = (mask.reshape(mask.shape[0], mask.shape[1]) > 0.5).float()[None, None]
     longer = max(binary.shape[-2:])
-    grow = max(1, round(DILATE_FRACTION * longer))
-    grown = F.max_pool2d(binary, kernel_size=2 * grow + 1, stride=1, padding=grow)
+    grown = _dilate(binary, DILATE_FRACTION)
     feather = max(1, round(FEATHER_FRACTION * longer))
     kernel = 2 * feather + 1
     # A box blur of the grown mask: 1 deep inside, 0 well outside, a linear ramp across the edge.
@@ -108,8 +123,11 @@ def edit_region(
     outside: torch.Tensor,
     crop: bool,
     working_size: int,
+    kept: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The masked edit of one view: (cropped) edit, then composited over `outside` with the soft mask."""
+    """The masked edit of one view: (cropped) edit, then composited over `outside` with the soft mask of
+    `kept` (default: the mask; a shape edit keeps its whole grow region)."""
     box = crop_box(mask) if crop else None
     edited = edit(render, original) if box is None else edit_crop(edit, render, original, box, working_size)
-    return composite(edited, outside, soft_mask(mask).to(edited.device, edited.dtype))
+    weight = soft_mask(mask if kept is None else kept)
+    return composite(edited, outside, weight.to(edited.device, edited.dtype))

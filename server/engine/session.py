@@ -51,6 +51,7 @@ from .dataset import (
     prepare_dataset,
     read_transforms,
 )
+from .edit_alpha import edited_mask
 from .geometry import BOUNDS_KEY, NerfFrame, z_depth
 from .method_configs import tier_config
 from .pipeline import PIPELINE_FIELDS, In2NPipeline
@@ -317,15 +318,27 @@ class EditSession:
     def view_mask(self, index: int) -> np.ndarray | None:
         """Training camera `index`'s edit mask ([H, W] bool at the prepared size, True = the edited objects).
 
-        `index` counts `training_cameras` (the dataset's frames); None when the scene has no masks.
+        `index` counts `training_cameras` (the dataset's frames); None when the scene has no masks. An edited
+        view's mask follows its edited shape inside the grow region (edit_alpha.edited_mask), so the grown
+        part of an object is one of the edited objects.
         """
-        masks = self.pipeline.datamanager.edit_masks
-        if masks is None:
+        datamanager = self.pipeline.datamanager
+        if datamanager.edit_masks is None:
             return None
         frames = read_transforms(self.workdir / "dataset")["frames"]
-        names = [Path(p).name for p in self.pipeline.datamanager.train_dataparser_outputs.image_filenames]
+        names = [Path(p).name for p in datamanager.train_dataparser_outputs.image_filenames]
         row = names.index(Path(frames[index]["file_path"]).name)  # nerfstudio sorts frames by file name
-        return (masks[row, ..., 0] >= 0.5).cpu().numpy()
+        with self._lock:
+            mask = datamanager.edit_masks[row, ..., 0].cpu() >= 0.5
+            region = datamanager.grow_region(row).cpu()
+            if region.any():
+                mask = edited_mask(
+                    mask,
+                    region,
+                    datamanager.original_image(row)[..., 3].cpu(),
+                    datamanager.current_image(row)[..., 3].float().cpu(),
+                )
+        return mask.numpy()
 
     def _emit(self, kind: str, **data: Any) -> None:
         if self.on_event is not None:
@@ -463,6 +476,8 @@ class EditSession:
             edited = layout.edited_image_path(self.workdir, index)
             mode = "RGBA" if self.has_alpha else "RGB"
             datamanager.replace_image(index, _read_png(edited, mode) if edited.is_file() else images[index])
+            if edited.is_file():
+                self.pipeline.mark_edited(index)
         self._restore_step_state()
 
     def _load_base(self, path: Path) -> None:

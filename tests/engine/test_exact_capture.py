@@ -57,6 +57,9 @@ def run(scene, tiny_ip2p_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     session.run()
     record["edited"] = [session.edited_image(i) for i in range(session.num_images)]
     record["originals"] = [session.original_image(i) for i in range(session.num_images)]
+    record["regions"] = [
+        session.pipeline.datamanager.grow_region(i).numpy() for i in range(session.num_images)
+    ]
     del session
     resumed = EditSession.resume(workdir, device="cpu")
     record["resumed"] = [resumed.edited_image(i) for i in range(resumed.num_images)]
@@ -91,12 +94,18 @@ def test_exported_points_lie_on_the_objects(scene, run: dict) -> None:
     assert np.mean(distances <= 0.02 * diagonal) > 0.8
 
 
-def test_edits_keep_the_original_alpha_on_disk_and_after_a_resume(run: dict) -> None:
+def test_edits_keep_the_original_alpha_outside_their_grow_regions_on_disk_and_after_a_resume(
+    run: dict,
+) -> None:
     edited_files = sorted((run["workdir"] / "edited").glob("*.png"))
     assert edited_files
     for path in edited_files:
         index = int(path.stem)
         on_disk = np.asarray(Image.open(path), np.float32) / 255.0
         assert on_disk.shape[-1] == 4
-        np.testing.assert_allclose(on_disk[..., 3], run["originals"][index][..., 3], atol=1 / 255)
+        outside = ~run["regions"][index]
+        assert outside.any() and run["regions"][index].any()  # the silhouettes, grown by grow_margin
+        np.testing.assert_allclose(
+            on_disk[..., 3][outside], run["originals"][index][..., 3][outside], atol=1 / 255
+        )
         np.testing.assert_allclose(run["resumed"][index], run["edited"][index], atol=1 / 255)

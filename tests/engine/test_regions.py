@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from in2n_server.engine.regions import Box, composite, crop_box, edit_crop, edit_region, soft_mask
+from in2n_server.engine.regions import (
+    Box,
+    composite,
+    crop_box,
+    edit_crop,
+    edit_region,
+    grow_region,
+    soft_mask,
+)
 
 
 def square_mask(size: int, top: int, left: int, side: int) -> torch.Tensor:
@@ -75,3 +83,40 @@ def test_masked_edit_changes_nothing_far_from_the_mask() -> None:
         )
         assert torch.all(result[20:28, 20:28] == 1.0)
         assert torch.equal(result[:10], original[:10]) and torch.equal(result[:, 40:], original[:, 40:])
+
+
+def test_grow_region_is_the_mask_grown_by_the_margin_and_nothing_at_zero() -> None:
+    inside = square_mask(50, 20, 20, 10) > 0.5
+    assert not grow_region(inside, 0.0).any()  # margin 0: the captured alpha stays everywhere
+    region = grow_region(inside, 0.1)  # 5 px of the 50 px side
+    expected = square_mask(50, 15, 15, 20) > 0.5
+    assert torch.equal(region, expected)
+
+
+def test_a_shape_edit_is_kept_whole_over_its_grow_region() -> None:
+    """With `kept` (the grow region), the edit is not feathered away inside it, only beyond it."""
+    render, original = torch.zeros(64, 64, 3), torch.zeros(64, 64, 3)
+    mask = square_mask(64, 28, 28, 8)
+    kept = grow_region(mask > 0.5, 0.125)  # 8 px: rows and columns 20..43
+    result = edit_region(
+        lambda r, o, *box: torch.ones_like(r),
+        render,
+        original,
+        mask,
+        outside=original,
+        crop=False,
+        working_size=64,
+        kept=kept,
+    )
+    assert torch.all(result[kept] == 1.0)
+    plain = edit_region(
+        lambda r, o, *box: torch.ones_like(r),
+        render,
+        original,
+        mask,
+        outside=original,
+        crop=False,
+        working_size=64,
+    )
+    assert plain[21, 32, 0] < 1.0  # without it the same pixel, 7 px from the mask, is feathered
+    assert torch.equal(result[:8], original[:8])

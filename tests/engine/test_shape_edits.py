@@ -1,0 +1,169 @@
+"""Shape edits of RGBA captures through a real session: the alpha follows the edit inside each view's grow
+region and nowhere else, the depth loss lets go there, a resume keeps it, and the edited objects' masks
+follow the new shape.
+
+The procedural scene rendered as a Blender capture (hard alpha, exact depth); the editor is a stand-in that
+paints a purple bar across the whole view it is given, over the empty background and the objects alike.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from in2n_server.engine.model import DEPTH_RELEASED_KEY, supervised_depth
+from in2n_server.engine.regions import grow_region
+from in2n_server.engine.session import EditSession
+from in2n_server.engine.types import EditParams
+from in2n_server.samples.procedural import generate_scene
+
+pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
+
+SIZE, MARGIN = 32, 0.1  # the grow region: 3 px around the silhouettes or masks
+BAR = slice(14, 18)  # the rows the editor paints
+PURPLE = torch.tensor([0.5, 0.1, 0.7])
+
+
+class BarEditor:
+    """Returns the original (over white) with a purple bar across it; counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def edit(
+        self, render: torch.Tensor, original: torch.Tensor, instruction: str, **_: object
+    ) -> torch.Tensor:
+        self.calls += 1
+        edited = original.clone()
+        edited[BAR] = PURPLE.to(edited)
+        return edited
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    scene = generate_scene(
+        tmp_path_factory.mktemp("capture"), num_views=4, size=SIZE, num_heldout=1, as_blender_capture=True
+    )
+    return scene.root
+
+
+def _session(data: Path, workdir: Path, **overrides: object) -> EditSession:
+    params = EditParams(
+        instruction="add a purple bar",
+        tier="in2n-cpu",
+        base_iterations=0,
+        edit_iterations=1,
+        optimize_cameras=False,
+        **overrides,  # type: ignore[arg-type]
+    )
+    return EditSession.create(data, workdir, params, editor=BarEditor(), device="cpu")
+
+
+def _bar() -> torch.Tensor:
+    bar = torch.zeros(SIZE, SIZE, dtype=torch.bool)
+    bar[BAR] = True
+    return bar
+
+
+@pytest.fixture(scope="module")
+def grown(capture: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    workdir = tmp_path_factory.mktemp("grown")
+    session = _session(capture, workdir, grow_margin=MARGIN)
+    session.pipeline.edit_views([0, 1])
+    datamanager = session.pipeline.datamanager
+    record = {
+        "workdir": workdir,
+        "stored": [datamanager.current_image(i).clone() for i in range(4)],
+        "originals": [datamanager.original_image(i).clone() for i in range(4)],
+        "regions": [datamanager.grow_region(i).clone() for i in range(4)],
+        "batch": datamanager.next_train(0)[1],
+        "grow_regions": datamanager.grow_regions.clone(),
+    }
+    session.save()
+    del session
+    resumed = EditSession.resume(workdir, editor=BarEditor(), device="cpu")
+    record["resumed_regions"] = [resumed.pipeline.datamanager.grow_region(i).clone() for i in range(4)]
+    record["resumed_stored"] = [resumed.pipeline.datamanager.current_image(i).clone() for i in range(4)]
+    return record
+
+
+def test_the_edit_becomes_surface_inside_the_grow_region_and_empty_stays_empty_outside(grown: dict) -> None:
+    bar = _bar()
+    for index in (0, 1):
+        stored, original, region = grown["stored"][index], grown["originals"][index], grown["regions"][index]
+        assert torch.equal(region, grow_region(original[..., 3] > 0, MARGIN))  # the silhouette, grown
+        assert torch.all(stored[..., 3][bar & region] == 1.0)
+        torch.testing.assert_close(stored[..., :3][bar & region], PURPLE.expand(int((bar & region).sum()), 3))
+        assert torch.equal(stored[..., 3][~region], original[..., 3][~region])  # the fog guarantee
+        assert (bar & ~region & (original[..., 3] == 0)).any()  # the bar did reach empty space outside
+        assert torch.all(stored[..., 3][region & ~bar & (original[..., 3] == 0)] == 0.0)  # white keyed out
+    for index in (2, 3):  # not edited: as captured, no grow region
+        assert torch.equal(grown["stored"][index], grown["originals"][index])
+        assert not grown["regions"][index].any()
+
+
+def test_the_depth_loss_lets_go_inside_the_grow_regions_of_edited_views(grown: dict) -> None:
+    batch = grown["batch"]
+    cameras, rows, cols = batch["indices"].unbind(-1)
+    released = batch[DEPTH_RELEASED_KEY][..., 0]
+    assert torch.equal(released, grown["grow_regions"][cameras, rows, cols, 0])
+    assert released.any() and (~released & (batch["depth_image"][..., 0] > 0)).any()
+    depth = supervised_depth(batch, "cpu")[..., 0]
+    assert torch.all(depth[released] == 0)  # 0: unknown, no loss (model.relative_depth_loss)
+    assert torch.equal(depth[~released], batch["depth_image"][..., 0][~released])
+
+
+def test_a_resumed_session_keeps_the_grow_regions_and_the_edited_alpha(grown: dict) -> None:
+    for index in range(4):
+        assert torch.equal(grown["resumed_regions"][index], grown["regions"][index])
+        torch.testing.assert_close(
+            grown["resumed_stored"][index], grown["stored"][index], atol=1 / 255, rtol=0
+        )
+
+
+def test_margin_zero_keeps_the_captured_alpha_and_the_depth(capture: Path, tmp_path: Path) -> None:
+    session = _session(capture, tmp_path / "work", grow_margin=0.0)
+    session.pipeline.edit_views([0])
+    datamanager = session.pipeline.datamanager
+    stored, original = datamanager.current_image(0), datamanager.original_image(0)
+    assert torch.equal(stored[..., 3], original[..., 3])
+    assert torch.all(stored[..., :3][_bar()] == PURPLE)  # recoloured, even over empty pixels
+    assert not datamanager.grow_regions.any()
+
+
+def _with_corner_masks(data: Path, out: Path) -> Path:
+    """The capture with masks of the upper-left quarter of every view (the "selected objects")."""
+    shutil.copytree(data, out)
+    meta = json.loads((out / "transforms.json").read_text())
+    (out / "masks").mkdir()
+    for index, frame in enumerate(meta["frames"]):
+        mask = np.zeros((frame["h"], frame["w"]), np.uint8)
+        mask[: SIZE // 2, : SIZE // 2] = 255
+        Image.fromarray(mask).save(out / "masks" / f"{index}.png")
+        frame["mask_path"] = f"masks/{index}.png"
+    (out / "transforms.json").write_text(json.dumps(meta))
+    return out
+
+
+def test_the_edited_objects_mask_includes_what_a_masked_edit_grew(capture: Path, tmp_path: Path) -> None:
+    data = _with_corner_masks(capture, tmp_path / "data")
+    session = _session(data, tmp_path / "work", grow_margin=MARGIN, edit_region="masked")
+    before = [session.view_mask(i) for i in range(4)]
+    session.pipeline.edit_views([0])
+    datamanager = session.pipeline.datamanager
+    region = datamanager.grow_region(0).numpy()
+    original_alpha = datamanager.original_image(0)[..., 3].numpy()
+    assert np.array_equal(region, grow_region(torch.from_numpy(before[0]), MARGIN).numpy())
+    after = session.view_mask(0)
+    bar, quarter = _bar().numpy(), before[0]
+    grew = bar & region & (original_alpha == 0)
+    assert grew.any() and after[grew].all()  # the new part is one of the edited objects
+    assert not after[bar & ~region].any()  # the bar beyond the region was never kept
+    assert np.array_equal(after[~region], quarter[~region])
+    assert np.array_equal(session.view_mask(1), before[1])  # views not edited keep their masks
