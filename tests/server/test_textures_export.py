@@ -132,7 +132,7 @@ def test_a_bake_of_exact_views_with_light_divided_out_reproduces_the_material(cu
     truth, texels = truth_texture(surface)
     got = tb.srgb_to_linear(baked.image)[texels.rows, texels.cols]  # bake_object writes sRGB
     assert baked.seen_share >= 0.99 and baked.filled_share <= 0.01
-    assert psnr(got, truth) >= 40.0  # 49.4 dB measured; crease pixels are what limit it
+    assert psnr(got, truth) >= 40.0  # 53.2 dB measured; crease pixels are what limit it
     # the lit colour baked as it is (light not divided out) is far from the material: the test can fail
     lit = tx.bake_object(surface, views, SIZE)
     assert psnr(tb.srgb_to_linear(lit.image)[texels.rows, texels.cols], truth) < 20.0
