@@ -43,8 +43,9 @@ from PIL import Image
 
 from in2n_server.engine.dataset import read_transforms
 from in2n_server.engine.surfaces import SURFACES_KEY, read_surfaces
+from in2n_server.engine.workdir import dataset_dir
 from in2n_server.export.run import export_geometry
-from in2n_server.export.textures import Textures, bake_object, bake_view, view_inputs
+from in2n_server.export.textures import Textures, bake_object, bake_view, bake_views, view_inputs
 from in2n_server.export.writers import write_textures
 
 from ..fusion.metrics import psnr, ssim
@@ -84,6 +85,18 @@ def reference_bake(colours_dir: Path, light_dir: Path, texture_size: int, path: 
     surfaces = read_surfaces(light_dir / light_meta[SURFACES_KEY])
     objects = [bake_object(surface, views, texture_size) for surface in surfaces]
     return write_textures(path, Textures(texture_size, "removed", objects))
+
+
+def textures_at_scale(session: Any, copies: int, texture_size: int) -> Textures:
+    """What a `textures` export of `copies` objects at `texture_size`² costs on this job: the renders once,
+    then the pair's first object baked `copies` times (a stand-in for as many objects of its size)."""
+    folder = dataset_dir(session.workdir)
+    meta = read_transforms(folder)
+    surface = read_surfaces(folder / meta[SURFACES_KEY])[0]
+    views = bake_views(session, folder, meta)
+    return Textures(
+        texture_size, "removed", [bake_object(surface, views, texture_size) for _ in range(copies)]
+    )
 
 
 def blender_variants(pair: ScenePair, files: dict[str, Path], args: argparse.Namespace, out: Path) -> None:
@@ -136,6 +149,9 @@ def measure(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     files, seconds = {}, {}
     files["a"], seconds["textures"] = timed(
         lambda: export_geometry(session, "textures", "zip", work / "a.zip", texture_size=args.texture_size)
+    )
+    _, seconds[f"textures_{args.timing_objects}x{args.timing_size}"] = timed(
+        lambda: textures_at_scale(session, args.timing_objects, args.timing_size)
     )
     _, seconds["point_cloud_200k"] = timed(
         lambda: export_geometry(session, "point_cloud", "ply", work / "points.ply", num_points=200_000)
@@ -227,6 +243,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--edit-steps", type=int, default=400, help="NeRF steps of the IDU")
     parser.add_argument("--texture-size", type=int, default=512, help="texels per side of each texture")
     parser.add_argument("--faces", type=int, default=20000, help="face budget of both mesh exports")
+    parser.add_argument("--timing-objects", type=int, default=4, help="objects in the export-time check")
+    parser.add_argument("--timing-size", type=int, default=1024, help="texture size in the export-time check")
     parser.add_argument(
         "--meshes",
         action=argparse.BooleanOptionalAction,
