@@ -18,13 +18,12 @@ from typing import Any
 import bpy
 import numpy as np
 
+from .protocol import wire
+
 FILE_NAME = "surfaces.npz"
 GENERATED_UV = "In2N UV"  # the UV map generated for an object that has none
 SMART_UV = {"angle_limit": math.radians(66.0), "island_margin": 0.02}  # the same for capture and apply
-# The server's limits (docs/protocol.md, *Surfaces*): refused here before any render.
-MAX_OBJECTS = 64
-MAX_TRIANGLES = 4_000_000
-MAX_NAME = 63
+# The server's limits (wire.SURFACES_MAX_*, docs/protocol.md, *Surfaces*) are refused here before any render.
 
 
 class SurfaceError(ValueError):
@@ -42,20 +41,24 @@ def write_surfaces(context: Any, objects: Sequence[Any], path: str) -> dict[str,
     meshes = surface_objects(objects)
     if not meshes:
         raise SurfaceError("capturing for textures needs selected mesh objects")
-    if len(meshes) > MAX_OBJECTS:
-        raise SurfaceError(f"at most {MAX_OBJECTS} objects can get textures; {len(meshes)} are selected")
+    if len(meshes) > wire.SURFACES_MAX_OBJECTS:
+        raise SurfaceError(
+            f"at most {wire.SURFACES_MAX_OBJECTS} objects can get textures; {len(meshes)} are selected"
+        )
     arrays: dict[str, np.ndarray] = {}
     uv_maps: dict[str, str] = {}
     total = 0
     for k, ob in enumerate(meshes):
-        if not 1 <= len(ob.name) <= MAX_NAME:
-            raise SurfaceError(f"object name {ob.name!r} must have 1 to {MAX_NAME} characters")
+        if not 1 <= len(ob.name) <= wire.SURFACES_MAX_NAME:
+            raise SurfaceError(f"object name {ob.name!r} must have 1 to {wire.SURFACES_MAX_NAME} characters")
         positions, uvs, uv_map = object_surface(context, ob)
         if len(positions) == 0:
             raise SurfaceError(f"{ob.name!r} has no faces to put a texture on")
         total += len(positions)
-        if total > MAX_TRIANGLES:
-            raise SurfaceError(f"the selected objects have more than {MAX_TRIANGLES:,} triangles")
+        if total > wire.SURFACES_MAX_TRIANGLES:
+            raise SurfaceError(
+                f"the selected objects have more than {wire.SURFACES_MAX_TRIANGLES:,} triangles"
+            )
         arrays[f"positions_{k}"], arrays[f"uvs_{k}"] = positions, uvs
         uv_maps[ob.name] = uv_map
     np.savez(path, names=np.array([ob.name for ob in meshes], dtype=np.str_), **arrays)

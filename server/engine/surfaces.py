@@ -16,15 +16,15 @@ from typing import BinaryIO
 
 import numpy as np
 
+from in2n_protocol.wire import SURFACES_MAX_NAME, SURFACES_MAX_OBJECTS, SURFACES_MAX_TRIANGLES
+
 SURFACES_KEY = "in2n_surfaces"
 """transforms.json's top-level key naming the surfaces file."""
 SURFACES_FILE = "surfaces.npz"
 """The file's name in a prepared dataset."""
-MAX_OBJECTS = 64
-MAX_TRIANGLES = 4_000_000
-"""In all objects together (about 190 MB of float32 corners)."""
-MAX_NAME_LENGTH = 63
-"""Blender's limit for an object name."""
+MAX_OBJECTS = SURFACES_MAX_OBJECTS
+MAX_TRIANGLES = SURFACES_MAX_TRIANGLES
+MAX_NAME_LENGTH = SURFACES_MAX_NAME
 
 
 class SurfaceError(ValueError):
