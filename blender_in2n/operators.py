@@ -146,14 +146,18 @@ class IN2N_OT_import_result(bpy.types.Operator):
         name="Kind",
         items=[
             ("point_cloud", "Point Cloud", "Coloured points"),
-            ("mesh", "Mesh", "A coloured mesh"),
+            ("mesh", "Mesh", "A mesh: textured as glTF or OBJ, vertex-coloured as PLY"),
             ("splats", "Gaussian Splats", "3DGS splats: native in Blender 5.3 and later, points before"),
         ],
         default="point_cloud",
     )
     format: EnumProperty(
         name="Format",
-        items=[("ply", "PLY", ""), ("obj", "OBJ", ""), ("glb", "glTF Binary", "")],
+        items=[
+            ("ply", "PLY", ""),
+            ("obj", "OBJ", "A zip of OBJ + MTL + PNG (meshes)"),
+            ("glb", "glTF Binary", "The texture embedded (meshes)"),
+        ],
         default="ply",
     )
 

@@ -4,13 +4,16 @@ The server exports in the frame the cameras were uploaded in (Blender's world fr
 gets no transform. A PLY point cloud imports as a vertex-only mesh, which Object mode does not draw: a
 Mesh-to-Points geometry node turns it into points and a material reads the per-vertex colour attribute.
 Gaussian splats (a PLY in the 3DGS layout) import as native splats where Blender renders them (5.3 and
-later); older versions get them as a point cloud coloured by the splats' base colour.
+later); older versions get them as a point cloud coloured by the splats' base colour. A mesh comes as a
+textured GLB, an OBJ zip (OBJ + MTL + PNG, extracted beside the download) or a vertex-coloured PLY; its
+colour is the NeRF's lit colour, so its material shows it unlit (`_unlit_material`).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import zipfile
 from typing import Any
 
 import bpy
@@ -22,6 +25,7 @@ POINTS_NODE_GROUP = "In2N Points"
 IMPORTERS = {".ply": "ply", ".obj": "obj", ".glb": "gltf", ".gltf": "gltf"}
 SH_C0 = 0.28209479177387814  # the degree-0 spherical harmonic: splat colour (sRGB) = 0.5 + SH_C0 * f_dc
 SPLATS_NEED = "native Gaussian splats need Blender 5.3 or later (or the KIRI 3DGS Render add-on)"
+OBJ_ZIP_MEMBERS = (".obj", ".mtl", ".png")  # what a mesh export's OBJ zip holds, side by side
 
 
 class ResultImportError(ValueError):
@@ -32,6 +36,10 @@ def import_geometry(path: str, *, kind: str, name: str = "In2N Result", point_ra
     """Import a point cloud or mesh file into the results collection; returns the new object."""
     if not os.path.isfile(path):
         raise ResultImportError(f"result file {path!r} does not exist")
+    if zipfile.is_zipfile(path):
+        if kind != "mesh":
+            raise ResultImportError(f"{kind.replace('_', ' ')} results are not zips (only an OBJ mesh is)")
+        path = _extract_obj(path)
     extension = os.path.splitext(path)[1].lower()
     if extension not in IMPORTERS:
         raise ResultImportError(f"cannot import {extension!r} files; expected one of {sorted(IMPORTERS)}")
@@ -63,10 +71,90 @@ def import_geometry(path: str, *, kind: str, name: str = "In2N Result", point_ra
     if kind == "point_cloud":
         radius = point_radius or _auto_radius(ob)
         _add_points_modifier(ob, radius, _color_material(f"{name} Material", color))
-    elif color and (importer != "gltf" or not any(ob.data.materials)):
-        # glTF brings its own material for vertex colours from Blender 4.5 on; 4.2 brings none.
-        _assign_material(ob, _color_material(f"{name} Material", color))
+    else:  # a mesh: its texture (GLB, OBJ zip), else its vertex colours, for the importer's material
+        _replace_materials(ob, _unlit_material(f"{name} Material", _texture_image(ob, name), color))
     return ob
+
+
+def _extract_obj(path: str) -> str:
+    """The OBJ of a mesh export's zip, extracted with its MTL and PNG into a folder beside the zip (the
+    OBJ importer reads them by the names the OBJ gives)."""
+    label = os.path.basename(path)
+    with zipfile.ZipFile(path) as archive:
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        for info in members:
+            name = info.filename
+            plain = os.path.basename(name) == name and "\\" not in name and not name.startswith(".")
+            if not plain or os.path.splitext(name)[1].lower() not in OBJ_ZIP_MEMBERS:
+                raise ResultImportError(f"{label} holds {name!r}; a mesh zip holds only {OBJ_ZIP_MEMBERS}")
+        objs = [info.filename for info in members if info.filename.lower().endswith(".obj")]
+        if len(objs) != 1:
+            raise ResultImportError(f"{label} holds {len(objs)} OBJ files; a mesh zip holds one")
+        folder = os.path.splitext(path)[0] + "_files"
+        os.makedirs(folder, exist_ok=True)
+        for info in members:
+            archive.extract(info, folder)
+    return os.path.join(folder, objs[0])
+
+
+def _texture_image(ob: Any, name: str) -> Any:
+    """The image the importer's material shows (a textured GLB or OBJ), packed into the .blend so that the
+    mesh keeps it once the downloaded files are gone; None for a vertex-coloured mesh."""
+    for material in ob.data.materials:
+        tree = getattr(material, "node_tree", None)
+        for node in tree.nodes if tree is not None else ():
+            if node.type == "TEX_IMAGE" and node.image is not None:
+                image = node.image
+                if image.packed_file is None:
+                    image.pack()
+                image.name = f"{name} Texture"
+                return image
+    return None
+
+
+def _unlit_material(name: str, image: Any, attribute: str) -> Any:
+    """The mesh's colour (`image` through the UV map, else the colour attribute `attribute`) as it was
+    seen: the export's colour is the NeRF's lit colour, which the scene's lights would shade a second
+    time. Camera rays see it as emission (a Standard view transform shows the PNG's own values); every
+    other ray sees a diffuse surface of that colour, so the mesh still casts shadows and bounces light
+    without glowing."""
+    material, tree, output = _empty_material(name)
+    colour = None
+    if image is not None:
+        source = tree.nodes.new("ShaderNodeTexImage")
+        source.image = image
+        colour = source.outputs["Color"]
+    elif attribute:
+        source = tree.nodes.new("ShaderNodeAttribute")
+        source.attribute_type = "GEOMETRY"
+        source.attribute_name = attribute
+        colour = source.outputs["Color"]
+    emission = tree.nodes.new("ShaderNodeEmission")
+    diffuse = tree.nodes.new("ShaderNodeBsdfDiffuse")
+    light_path = tree.nodes.new("ShaderNodeLightPath")
+    mix = tree.nodes.new("ShaderNodeMixShader")
+    if colour is not None:
+        tree.links.new(colour, emission.inputs["Color"])
+        tree.links.new(colour, diffuse.inputs["Color"])
+    tree.links.new(light_path.outputs["Is Camera Ray"], mix.inputs[0])
+    tree.links.new(diffuse.outputs["BSDF"], mix.inputs[1])
+    tree.links.new(emission.outputs["Emission"], mix.inputs[2])
+    tree.links.new(mix.outputs["Shader"], output.inputs["Surface"])
+    for column, node in enumerate((light_path, diffuse, emission)):
+        node.location = (-250, 250 - 200 * column)
+    mix.location, output.location = (0, 0), (250, 0)
+    if colour is not None:
+        colour.node.location = (-550, 0)
+    return material
+
+
+def _replace_materials(ob: Any, material: Any) -> None:
+    """`material` in place of the importer's, which are removed once nothing else uses them."""
+    earlier = [m for m in ob.data.materials if m is not None and m != material]
+    _assign_material(ob, material)
+    for old in earlier:
+        if old.users == 0:
+            bpy.data.materials.remove(old)
 
 
 def results_collection(scene: Any) -> Any:

@@ -165,7 +165,7 @@ class IN2N_PT_results(_In2NPanel, bpy.types.Panel):
         op = row.operator("in2n.import_result", text="Points", icon="OUTLINER_OB_POINTCLOUD")
         op.kind = "point_cloud"
         op = row.operator("in2n.import_result", text="Mesh", icon="MESH_DATA")
-        op.kind = "mesh"
+        op.kind, op.format = "mesh", "glb"  # the textured mesh (its texture embedded)
         op = row.operator("in2n.import_result", text="Splats", icon="SHADING_RENDERED")
         op.kind = "splats"
         row = layout.row(align=True)

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..fileio import write_bytes_atomic
 from .sh import SH_C0
+from .texture_bake import srgb_to_linear
 
 if TYPE_CHECKING:
     from .splats import Splats
@@ -98,8 +99,9 @@ def mesh_bytes(
         return obj_zip(name, obj_text(vertices, faces, colors=colors))
     import trimesh
 
-    if file_format == "glb":
+    if file_format == "glb":  # glTF's frame, and its COLOR_0 is linear (PLY's colours are sRGB)
         vertices = vertices @ SCENE_TO_GLTF.T
+        colors = srgb_to_linear(colors)
     rgba = np.concatenate([colours_u8(colors), np.full((len(colors), 1), 255, np.uint8)], axis=1)
     mesh = trimesh.Trimesh(vertices=vertices, faces=faces, vertex_colors=rgba, process=False)
     data = mesh.export(file_type=file_format)

@@ -16,6 +16,8 @@ from bpy_helpers import BlenderVersion, blender_versions, run_bpy_script
 
 from in2n_server.export import writers
 from in2n_server.export.splats import Splats
+from in2n_server.export.textured_mesh import TexturedMesh
+from in2n_server.export.uv_atlas import unwrap
 
 pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
 
@@ -43,6 +45,12 @@ def export_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for file_format in ("ply", "obj", "glb"):
         path = folder / f"mesh.{file_format}"
         files[f"mesh:{file_format}"] = writers.write_mesh(path, corners, faces, vertex_colors, file_format)
+    atlas = unwrap(corners, faces, 64)
+    image = np.tile(np.array([0.8, 0.4, 0.2]), (64, 64, 1))
+    textured = TexturedMesh(atlas.vertices, atlas.faces, atlas.uvs, image, 1.0)
+    for file_format in ("obj", "glb"):  # the textured mesh: an OBJ zip with MTL + PNG, a GLB with the PNG
+        path = folder / f"textured.{file_format}"
+        files[f"mesh:textured-{file_format}"] = writers.write_textured_mesh(path, textured, file_format)
     files["splats:ply"] = writers.write_splats(folder / "splats.ply", _splats(points[:SPLATS]))
     return files
 
@@ -177,7 +185,12 @@ def test_every_export_kind_imports_in_place(cell: dict, export_files: dict[str, 
         mesh = imports[label]
         assert mesh["collection"] == ["In2N Results"], label
         assert mesh["faces"] == 12 and mesh["vertices"] == 8, label
-        assert mesh["materials"], label
+        assert mesh["materials"] and mesh["images"] == [], label
+    for label in ("mesh:textured-obj", "mesh:textured-glb"):
+        mesh = imports[label]
+        assert mesh["collection"] == ["In2N Results"], label
+        assert mesh["faces"] == 12 and mesh["vertices"] >= 8, label  # split along the UV seams
+        assert mesh["materials"] and mesh["images"] == [[64, 64]], label
     for label, result in imports.items():
         for axis in range(3):
             assert result["bounds"][0][axis] == pytest.approx(CUBE_BOUNDS[0][axis], abs=0.05), label

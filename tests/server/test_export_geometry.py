@@ -21,6 +21,7 @@ from in2n_server.export.backproject import backproject, resize_mask, surface_pix
 from in2n_server.export.errors import MasksMissingError
 from in2n_server.export.mesh import tsdf_mesh
 from in2n_server.export.pointcloud import point_cloud
+from in2n_server.export.texture_bake import srgb_to_linear
 from in2n_server.export.writers import SCENE_TO_GLTF, mesh_bytes, point_cloud_ply
 
 CENTRE = np.array([4.0, -2.0, 7.0])
@@ -140,7 +141,7 @@ def test_ply_point_cloud_layout() -> None:
 def test_mesh_formats_keep_vertex_colours(file_format: str) -> None:
     vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float)
     faces = np.array([[0, 1, 2], [0, 1, 3], [0, 2, 3], [1, 2, 3]])
-    colours = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], float)
+    colours = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0.5, 0.5, 0.5]], float)  # sRGB
     data = mesh_bytes(vertices, faces, colours, file_format, name="m")
     if file_format == "obj":  # an OBJ travels in a zip (with its texture, when it has one)
         data = zipfile.ZipFile(io.BytesIO(data)).read("m.obj")
@@ -148,7 +149,11 @@ def test_mesh_formats_keep_vertex_colours(file_format: str) -> None:
     expected = vertices @ SCENE_TO_GLTF.T if file_format == "glb" else vertices
     assert np.allclose(np.asarray(loaded.vertices), expected)
     assert len(loaded.faces) == 4
-    assert np.asarray(loaded.visual.vertex_colors)[:, :3].tolist() == (colours * 255).astype(int).tolist()
+    # glTF's vertex colours are linear (sRGB 0.5 is 0.214), PLY's and OBJ's are sRGB as given
+    stored = srgb_to_linear(colours) if file_format == "glb" else colours
+    assert (
+        np.asarray(loaded.visual.vertex_colors)[:, :3].tolist() == (stored * 255 + 0.5).astype(int).tolist()
+    )
 
 
 def test_background_beyond_the_camera_rig_is_cropped_and_not_confirmed() -> None:

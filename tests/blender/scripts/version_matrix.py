@@ -201,6 +201,13 @@ for argument in exports:
             if getattr(item, "in_out", "") == "INPUT" and item.name == "Radius"
         ],
         "materials": [m.name for m in ob.data.materials if m is not None],
+        "images": [
+            list(node.image.size)
+            for m in ob.data.materials
+            if m is not None and m.node_tree is not None
+            for node in m.node_tree.nodes
+            if node.type == "TEX_IMAGE" and node.image is not None
+        ],
         "bounds": [list(lo), list(hi)],
         **splat_values(ob),
     }
