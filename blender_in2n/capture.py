@@ -22,6 +22,7 @@ import numpy as np
 from mathutils import Matrix, Vector
 
 from . import camera_math, data_passes, light_passes, png, surfaces
+from .protocol import wire
 
 RIG_COLLECTION = "In2N Capture Rig"
 RIG_KINDS = ("ORBIT", "HEMISPHERE", "SPHERE")
@@ -264,7 +265,7 @@ def capture(
             frame = camera_math.camera_from_blender(ob, render)
             frame["file_path"] = f"images/{name}"
             if with_lights:
-                frame["light_path"] = f"lights/{i:04d}.npy"
+                frame[wire.LIGHT_KEY] = f"lights/{i:04d}.npy"
             result.transforms["frames"].append(frame)
             result.images.append(path)
             result.camera_names.append(ob.name)
@@ -296,7 +297,7 @@ def _write_surfaces(context: Any, result: Capture, objects: Sequence[Any]) -> No
         result.uv_maps = surfaces.write_surfaces(context, objects, path)
     except surfaces.SurfaceError as exc:
         raise CaptureError(str(exc)) from exc
-    result.transforms["in2n_surfaces"] = surfaces.FILE_NAME
+    result.transforms[wire.SURFACES_KEY] = surfaces.FILE_NAME
     result.surfaces = path
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from .protocol import wire
 
-FILE_NAME = "surfaces.npz"
+FILE_NAME = wire.SURFACES_FILE
 GENERATED_UV = "In2N UV"  # the UV map generated for an object that has none
 SMART_UV = {"angle_limit": math.radians(66.0), "island_margin": 0.02}  # the same for capture and apply
 # The server's limits (wire.SURFACES_MAX_*, docs/protocol.md, *Surfaces*) are refused here before any render.

@@ -85,6 +85,9 @@ EXPORT_PARAMS = {
     "texture_size": Bounded(1024, 64, 4096, "textures and textured meshes: texels along each side"),
     "faces": Bounded(200_000, 100, 5_000_000, "mesh: at most this many triangles (quadric decimation)"),
 }
+SURFACES_KEY = "in2n_surfaces"  # transforms.json's key naming the capture's surfaces file
+SURFACES_FILE = "surfaces.npz"
+LIGHT_KEY = "light_path"  # a frame's key naming its light map
 SURFACES_MAX_OBJECTS = 64  # objects a capture's surfaces may hold (docs/protocol.md, Surfaces)
 SURFACES_MAX_TRIANGLES = 4_000_000  # in all objects together (about 190 MB of float32 corners)
 SURFACES_MAX_NAME = 63  # characters of an object's name (Blender's limit)

@@ -15,8 +15,10 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
-LIGHT_KEY = "light_path"
-"""A frame's key naming its light map."""
+from in2n_protocol.wire import LIGHT_KEY
+
+__all__ = ["LIGHT_KEY", "LightMapError", "read_light_map", "resize_light_map"]
+
 CHANNELS = 6
 DIFFUSE = slice(0, 3)
 GLOSSY = slice(3, 6)

@@ -16,12 +16,16 @@ from typing import BinaryIO
 
 import numpy as np
 
-from in2n_protocol.wire import SURFACES_MAX_NAME, SURFACES_MAX_OBJECTS, SURFACES_MAX_TRIANGLES
+from in2n_protocol.wire import (
+    SURFACES_FILE,
+    SURFACES_KEY,
+    SURFACES_MAX_NAME,
+    SURFACES_MAX_OBJECTS,
+    SURFACES_MAX_TRIANGLES,
+)
 
-SURFACES_KEY = "in2n_surfaces"
-"""transforms.json's top-level key naming the surfaces file."""
-SURFACES_FILE = "surfaces.npz"
-"""The file's name in a prepared dataset."""
+__all__ = ["SURFACES_FILE", "SURFACES_KEY", "Surface", "SurfaceError", "read_surfaces", "write_surfaces"]
+
 MAX_OBJECTS = SURFACES_MAX_OBJECTS
 MAX_TRIANGLES = SURFACES_MAX_TRIANGLES
 MAX_NAME_LENGTH = SURFACES_MAX_NAME
