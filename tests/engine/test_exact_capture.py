@@ -43,6 +43,7 @@ def run(scene, tiny_ip2p_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
         diffusion_steps=2,
         model=str(tiny_ip2p_dir),
         optimize_cameras=False,
+        grow_margin=0.05,
     )
     session = EditSession.create(scene.root, workdir, params, device="cpu")
     session.run(max_steps=BASE)
