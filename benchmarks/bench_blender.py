@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import bpy  # noqa: E402
 
-from blender_in2n import capture, data_passes, png, previews, scene_import  # noqa: E402
+from blender_in2n import capture, data_passes, png, previews, rig, scene_import  # noqa: E402
 
 
 def timed(fn, repeats: int) -> list[float]:
@@ -133,7 +133,7 @@ def bench_capture(views: int, size: int, samples: int) -> None:
     targets = capture_scene(samples)
     context = bpy.context
     scene = context.scene
-    cameras = capture.make_rig(context, "HEMISPHERE", views, 0.0)
+    cameras = rig.make_rig(context, "HEMISPHERE", views, 0.0)
     directory = tempfile.mkdtemp(prefix="in2n-bench-capture-")
     scene.render.resolution_x = scene.render.resolution_y = size
     scene.render.image_settings.file_format = "PNG"

@@ -11,7 +11,7 @@ import os
 import shutil
 from typing import Any
 
-from . import camera_math, capture, job_request, light_passes, surfaces
+from . import camera_math, capture, job_request, light_passes, rig, surfaces
 from .client import FilePart
 from .notifications import notify
 from .protocol import wire
@@ -34,14 +34,14 @@ def capture_scene(context: Any) -> capture.Capture:
     """
     settings = context.scene.in2n
     if settings.source == "CAMERAS":
-        cameras = capture.selected_cameras(context)
+        cameras = rig.selected_cameras(context)
         if not cameras:
             raise ActionError("select the camera objects to capture, or choose the generated rig")
     elif settings.source == "RIG":
-        cameras = capture.make_rig(context, settings.rig_kind, settings.rig_views, settings.rig_radius)
+        cameras = rig.make_rig(context, settings.rig_kind, settings.rig_views, settings.rig_radius)
     else:
         raise ActionError("the scene source is a server dataset: nothing to capture")
-    targets = capture.selected_targets(context)
+    targets = rig.selected_targets(context)
     textures = settings.capture_textures
     if textures and not surfaces.surface_objects(targets):
         raise ActionError("Capture for Textures needs selected mesh objects: their surfaces get the textures")

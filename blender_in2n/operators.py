@@ -8,11 +8,11 @@ from typing import Any
 import bpy
 from bpy.props import EnumProperty, IntProperty, StringProperty
 
-from . import actions, camera_math, capture, local_server, session
+from . import actions, camera_math, errors, local_server, session
 from .client import ClientError
 
 # What an action may raise for bad input or an unreachable server; anything else is a bug, still reported.
-EXPECTED_ERRORS = (session.ActionError, ClientError, capture.CaptureError, camera_math.CameraError, OSError)
+EXPECTED_ERRORS = (session.ActionError, ClientError, errors.CaptureError, camera_math.CameraError, OSError)
 
 
 def run_action(operator: Any, context: Any, action: Callable[[Any], Any]) -> set[str]:

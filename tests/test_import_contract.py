@@ -30,7 +30,7 @@ BLENDER = ("bpy", "mathutils", "bpy_extras", "gpu")
 # maths, PNG codec, job body, light maps): tests and the server import them in plain Python.
 BPY_FREE = tuple(
     f"blender_in2n.{name}"
-    for name in ("protocol", "client", "worker", "camera_math", "png", "job_request", "light_maps")
+    for name in ("protocol", "errors", "client", "worker", "camera_math", "png", "job_request", "light_maps")
 )
 
 

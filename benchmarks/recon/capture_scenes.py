@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "benchmarks" / "fusion"))
 import blender_scenes  # noqa: E402
 
 from benchmarks import ground_truth  # noqa: E402
-from blender_in2n import capture  # noqa: E402
+from blender_in2n import capture, rig  # noqa: E402
 
 SCENES = (*blender_scenes.SCENES, "artist")
 ARTIST_CENTRE = Vector((3.0, -2.0, 1.2))
@@ -85,14 +85,14 @@ def artist_cameras(views: int, heldout: int) -> tuple[list, list]:
     bpy.ops.object.select_all(action="DESELECT")
     for ob in bpy.context.scene.objects:
         ob.select_set(ob.type == "MESH")
-    train = capture.make_rig(bpy.context, "HEMISPHERE", views)
+    train = rig.make_rig(bpy.context, "HEMISPHERE", views)
     radius = (train[0].matrix_world.translation - _rig_centre()).length
     poses = blender_scenes.orbit_cameras(heldout, radius, (20.0, 55.0), _rig_centre(), phase=0.9)
     return train, blender_scenes.camera_objects(poses, 35.0, "heldout")
 
 
 def _rig_centre() -> Vector:
-    lo, hi = capture.world_bounds([ob for ob in bpy.context.scene.objects if ob.type == "MESH"])
+    lo, hi = rig.world_bounds([ob for ob in bpy.context.scene.objects if ob.type == "MESH"])
     return (lo + hi) / 2.0
 
 

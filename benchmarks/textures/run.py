@@ -93,7 +93,7 @@ def textures_at_scale(session: Any, copies: int, texture_size: int) -> Textures:
     folder = dataset_dir(session.workdir)
     meta = read_transforms(folder)
     surface = read_surfaces(folder / meta[SURFACES_KEY])[0]
-    views = bake_views(session, folder, meta)
+    views = bake_views(session, view_inputs(folder, meta))
     return Textures(
         texture_size, "removed", [bake_object(surface, views, texture_size) for _ in range(copies)]
     )

@@ -12,7 +12,7 @@ import numpy as np
 from _common import emit
 from mathutils import Matrix, Vector
 
-from blender_in2n import capture, png, previews, scene_import
+from blender_in2n import capture, png, previews, rig, scene_import
 from blender_in2n.protocol import wire
 
 work = tempfile.mkdtemp(prefix="in2n-capture-test-")
@@ -29,9 +29,9 @@ for ob in scene.objects:
 context = bpy.context
 
 # -- capture ------------------------------------------------------------------------------------------------
-cameras = capture.make_rig(context, "HEMISPHERE", 4, 0.0)
-cameras_again = capture.make_rig(context, "ORBIT", 4, 9.0)  # replaces the first rig
-rig_count = len(bpy.data.collections[capture.RIG_COLLECTION].objects)
+cameras = rig.make_rig(context, "HEMISPHERE", 4, 0.0)
+cameras_again = rig.make_rig(context, "ORBIT", 4, 9.0)  # replaces the first rig
+rig_count = len(bpy.data.collections[rig.RIG_COLLECTION].objects)
 result = capture.capture(
     context,
     cameras_again,
@@ -148,7 +148,7 @@ except scene_import.ResultImportError as exc:
 
 
 def world_bounds(ob) -> list:
-    lo, hi = capture.world_bounds([ob])
+    lo, hi = rig.world_bounds([ob])
     return [list(lo), list(hi)]
 
 

@@ -19,7 +19,7 @@ from _common import emit
 from _raycast import capture_files, check_view, png_color_type, read_png
 from mathutils import Vector
 
-from blender_in2n import capture, data_passes
+from blender_in2n import capture, data_passes, rig
 
 work = tempfile.mkdtemp(prefix="in2n-passes-test-")
 context = bpy.context
@@ -42,7 +42,7 @@ cylinder.pass_index = 7
 cube.pass_index = 3
 for ob in scene.objects:
     ob.select_set(ob in {cube, sphere})
-cameras = capture.make_rig(context, "HEMISPHERE", 4, 6.0)
+cameras = rig.make_rig(context, "HEMISPHERE", 4, 6.0)
 cameras[1].data.dof.use_dof = True  # the data render turns it off for the pinhole, then back on
 
 
@@ -174,11 +174,11 @@ far_depth = np.load(far.depths[0], allow_pickle=False)
 
 # Rig kinds: count, every camera looks at the centre, distance = radius, elevations in the kind's band.
 rigs = {}
-lo, hi = capture.world_bounds(capture.selected_targets(context))
+lo, hi = rig.world_bounds(rig.selected_targets(context))
 centre = (lo + hi) / 2.0
-for kind in capture.RIG_KINDS:
+for kind in rig.RIG_KINDS:
     for count in (1, 7, 24):
-        rig = capture.make_rig(context, kind, count, 5.0)
+        rig = rig.make_rig(context, kind, count, 5.0)
         elevations, aim_errors, distances = [], [], []
         for ob in rig:
             offset = ob.matrix_world.translation - centre
@@ -188,7 +188,7 @@ for kind in capture.RIG_KINDS:
             distances.append(offset.length)
         rigs[f"{kind}/{count}"] = {
             "count": len(rig),
-            "in_collection": len(bpy.data.collections[capture.RIG_COLLECTION].objects),
+            "in_collection": len(bpy.data.collections[rig.RIG_COLLECTION].objects),
             "max_aim_error_deg": max(aim_errors),
             "elevation_range": [min(elevations), max(elevations)],
             "distance_range": [min(distances), max(distances)],
@@ -197,7 +197,7 @@ for kind in capture.RIG_KINDS:
 emit(
     {
         "rigs": rigs,
-        "rig_bands": {**capture.RIG_ELEVATIONS, "ORBIT": (capture.ORBIT_ELEVATION, capture.ORBIT_ELEVATION)},
+        "rig_bands": {**rig.RIG_ELEVATIONS, "ORBIT": (rig.ORBIT_ELEVATION, rig.ORBIT_ELEVATION)},
         "before": before,
         "after": after,
         "failure": failure,

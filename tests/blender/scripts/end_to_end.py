@@ -19,6 +19,7 @@ zip_path, port = sys.argv[1], int(sys.argv[2])
 ext = install(zip_path)
 session = ext.session
 capture = ext.capture
+rig = ext.rig
 MODULE = "bl_ext.user_default.blender_in2n"
 prefs = bpy.context.preferences.addons[MODULE].preferences
 prefs.port = port
@@ -70,7 +71,7 @@ sphere = bpy.context.active_object
 targets = [scene.objects["Cube"], sphere]
 for ob in scene.objects:
     ob.select_set(ob in targets)
-source_lo, source_hi = capture.world_bounds(targets)
+source_lo, source_hi = rig.world_bounds(targets)
 true_surface = ground_truth.surface_samples(targets, 20000)
 surface_diagonal = float(np.linalg.norm(true_surface.max(axis=0) - true_surface.min(axis=0)))
 
@@ -148,7 +149,7 @@ server_error = status.error
 
 
 def capture_rig() -> list:
-    return list(bpy.data.collections[capture.RIG_COLLECTION].objects)
+    return list(bpy.data.collections[rig.RIG_COLLECTION].objects)
 
 
 # 5. Import the point cloud and the mesh; the points must lie on the source objects' surfaces.
@@ -160,7 +161,7 @@ def import_kind(kind: str, fmt: str = "ply") -> dict:
     if status.error:
         raise SystemExit(f"{kind} import failed: {status.error}")
     ob = bpy.data.objects[status.imported_object]
-    lo, hi = capture.world_bounds([ob])
+    lo, hi = rig.world_bounds([ob])
     inter = [max(0.0, min(hi[i], source_hi[i]) - max(lo[i], source_lo[i])) for i in range(3)]
     source_volume = np.prod([source_hi[i] - source_lo[i] for i in range(3)])
     if kind == "point_cloud":
@@ -171,8 +172,8 @@ def import_kind(kind: str, fmt: str = "ply") -> dict:
         points = points.reshape(-1, 3)
         inside = np.all((points >= np.array(source_lo) - 0.5) & (points <= np.array(source_hi) + 0.5), axis=1)
         inside_fraction = float(inside.mean()) if len(points) else 0.0
-        rig = np.array([list(ob.matrix_world.translation) for ob in capture_rig()])
-        nearest_camera = np.min(np.linalg.norm(points[:, None, :] - rig[None, :, :], axis=2), axis=1)
+        centres = np.array([list(ob.matrix_world.translation) for ob in capture_rig()])
+        nearest_camera = np.min(np.linalg.norm(points[:, None, :] - centres[None, :, :], axis=2), axis=1)
         centre = (np.array(source_lo) + np.array(source_hi)) / 2.0
         sample = points[np.random.default_rng(0).choice(len(points), min(len(points), 4000), replace=False)]
         to_surface = ground_truth.nearest_distances(sample, true_surface) / surface_diagonal
@@ -182,7 +183,7 @@ def import_kind(kind: str, fmt: str = "ply") -> dict:
             "median_to_surface_over_diagonal": float(np.median(to_surface)),
             "median_to_nearest_camera": float(np.median(nearest_camera)),
             "median_to_source_centre": float(np.median(np.linalg.norm(points - centre, axis=1))),
-            "rig_radius": float(np.median(np.linalg.norm(rig - centre, axis=1))),
+            "rig_radius": float(np.median(np.linalg.norm(centres - centre, axis=1))),
         }
     else:
         count = len(ob.data.polygons)

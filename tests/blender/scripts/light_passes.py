@@ -17,7 +17,7 @@ import numpy as np
 from _common import emit
 from _raycast import read_png
 
-from blender_in2n import capture, light_maps, light_passes
+from blender_in2n import capture, light_maps, light_passes, rig
 
 work = tempfile.mkdtemp(prefix="in2n-lights-test-")
 context = bpy.context
@@ -41,7 +41,7 @@ bpy.ops.object.light_add(type="SUN", location=(2.0, -2.0, 5.0), rotation=(0.6, 0
 context.active_object.data.energy = 3.0
 for ob in scene.objects:
     ob.select_set(ob == cube)
-cameras = capture.make_rig(context, "HEMISPHERE", 2, 0.0)
+cameras = rig.make_rig(context, "HEMISPHERE", 2, 0.0)
 
 
 def settings_snapshot() -> dict:

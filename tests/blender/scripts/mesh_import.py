@@ -17,7 +17,7 @@ import numpy as np
 from _common import emit
 from mathutils import Vector
 
-from blender_in2n import capture, scene_import
+from blender_in2n import rig, scene_import
 
 out_dir = sys.argv[sys.argv.index("--") + 1] if "--" in sys.argv else sys.argv[1]
 files = dict(argument.split("=", 1) for argument in sys.argv[2:])
@@ -89,7 +89,7 @@ def shown_colours(ob: object) -> tuple[list, list]:
 
 def centre_render(ob: object, label: str) -> dict:
     """A render looking at the mesh's centre from +X: the centre pixel and the surface point it shows."""
-    lo, hi = capture.world_bounds([ob])
+    lo, hi = rig.world_bounds([ob])
     centre = (Vector(lo) + Vector(hi)) / 2
     camera_data = bpy.data.cameras.new(f"Camera {label}")
     camera = bpy.data.objects.new(f"Camera {label}", camera_data)
@@ -120,7 +120,7 @@ for label, ob in imported.items():
     for other in imported.values():
         other.hide_render = other is not ob
     positions, colours = shown_colours(ob)
-    lo, hi = capture.world_bounds([ob])
+    lo, hi = rig.world_bounds([ob])
     report[label] = {
         "collection": [c.name for c in ob.users_collection],
         "faces": len(ob.data.polygons),

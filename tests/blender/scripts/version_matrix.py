@@ -28,7 +28,7 @@ zip_path, *arguments = sys.argv[1:]
 exports = [argument for argument in arguments if not argument.startswith("textures=")]
 textures_zip = next(argument.split("=", 1)[1] for argument in arguments if argument.startswith("textures="))
 install(zip_path)
-compat, capture, data_passes, light_passes, previews, png, scene_import, surfaces, textures = (
+compat, capture, data_passes, light_passes, previews, png, rig, scene_import, surfaces, textures = (
     importlib.import_module(f"{MODULE}.{name}")
     for name in (
         "compat",
@@ -37,6 +37,7 @@ compat, capture, data_passes, light_passes, previews, png, scene_import, surface
         "light_passes",
         "previews",
         "png",
+        "rig",
         "scene_import",
         "surfaces",
         "textures",
@@ -67,7 +68,7 @@ bpy.ops.mesh.primitive_uv_sphere_add(radius=0.6, location=(1.2, 0.8, 0.4))
 sphere = context.active_object
 for ob in scene.objects:
     ob.select_set(ob in {cube, sphere})
-cameras = capture.make_rig(context, "HEMISPHERE", 2, 0.0)
+cameras = rig.make_rig(context, "HEMISPHERE", 2, 0.0)
 work = tempfile.mkdtemp(prefix="in2n-matrix-")
 captured = capture.capture(
     context,
@@ -186,7 +187,7 @@ for argument in exports:
     label, path = argument.split("=", 1)
     kind = label.split(":")[0]
     ob = scene_import.import_geometry(path, kind=kind, name=f"Matrix {label}")
-    lo, hi = capture.world_bounds([ob])
+    lo, hi = rig.world_bounds([ob])
     imports[label] = {
         "type": ob.type,
         "collection": [c.name for c in ob.users_collection],
