@@ -178,16 +178,16 @@ lo, hi = rig.world_bounds(rig.selected_targets(context))
 centre = (lo + hi) / 2.0
 for kind in rig.RIG_KINDS:
     for count in (1, 7, 24):
-        rig = rig.make_rig(context, kind, count, 5.0)
+        cameras_of_kind = rig.make_rig(context, kind, count, 5.0)
         elevations, aim_errors, distances = [], [], []
-        for ob in rig:
+        for ob in cameras_of_kind:
             offset = ob.matrix_world.translation - centre
             forward = ob.matrix_world.to_3x3() @ Vector((0.0, 0.0, -1.0))
             aim_errors.append(math.degrees(forward.angle(-offset)))
             elevations.append(math.degrees(math.asin(offset.z / offset.length)))
             distances.append(offset.length)
         rigs[f"{kind}/{count}"] = {
-            "count": len(rig),
+            "count": len(cameras_of_kind),
             "in_collection": len(bpy.data.collections[rig.RIG_COLLECTION].objects),
             "max_aim_error_deg": max(aim_errors),
             "elevation_range": [min(elevations), max(elevations)],
