@@ -30,6 +30,7 @@ from .dataset import DEPTH_KEY, MASK_KEY, MASKS_MISSING
 from .depth_maps import read_depth_map
 from .edit_alpha import edited_rgba
 from .model import DEPTH_RELEASED_KEY
+from .regions import GrowRegion
 
 
 @dataclass
@@ -162,21 +163,21 @@ class In2NDataManager(VanillaDataManager):
     def set_grow_region(self, index: int, region: torch.Tensor) -> None:
         self.grow_regions[index, ..., 0] = region.to(self.grow_regions.device).bool()
 
-    def replace_image(self, index: int, image: torch.Tensor, grow_region: torch.Tensor | None = None) -> None:
+    def replace_image(self, index: int, image: torch.Tensor, grow: GrowRegion | None = None) -> None:
         """Write an edited view into the training set (the originals are untouched).
 
-        An RGB edit of an RGBA dataset keeps the original view's alpha outside `grow_region` ([H, W] bool;
-        None: everywhere), so it can never fill empty space there and bring back fog in front of the
-        cameras; inside it, the edit's alpha is keyed (engine/edit_alpha.py) and the region is recorded.
+        An RGB edit of an RGBA dataset keeps the original view's alpha outside the region of `grow` (None:
+        everywhere), so it can never fill empty space there and bring back fog in front of the cameras;
+        inside it, the edit's alpha is keyed (engine/edit_alpha.py) and the region is recorded.
         """
         target = self.image_batch["image"]
         if image.shape[-1] == 3 and target.shape[-1] == 4:
             original = self.original_images[index].to(image.device, image.dtype)
-            if grow_region is None:
+            if grow is None:
                 image = torch.cat([image, original[..., 3:]], dim=-1)
             else:
-                image = edited_rgba(original, image, grow_region)
-                self.set_grow_region(index, grow_region)
+                image = edited_rgba(original, image, grow)
+                self.set_grow_region(index, grow.region())
         if image.shape != target.shape[1:]:
             raise ValueError(
                 f"edited image has shape {tuple(image.shape)}, expected {tuple(target.shape[1:])}"

@@ -39,7 +39,7 @@ from ..editor.base import BatchEditor, Editor
 from .datamanager import In2NDataManager, In2NDataManagerConfig
 from .edit_alpha import over_background
 from .model import In2NModelConfig
-from .regions import Box, composite, crop_box, edit_crop, edit_region, grow_region, soft_mask
+from .regions import Box, GrowRegion, composite, crop_box, edit_crop, edit_region, grow_region, soft_mask
 from .schedule import EditSchedule, NoiseAnneal
 from .types import CameraSpec
 from .warp import nearest_view, warp_into
@@ -172,9 +172,9 @@ class In2NPipeline(VanillaPipeline):
             for listener in self.edit_listeners:
                 listener(index, stored)
 
-    def grow_region(self, index: int) -> torch.Tensor | None:
-        """[H, W] bool: where view `index`'s edit may change its silhouette: the selected objects' mask
-        (masked edits) or the view's silhouette, grown by `grow_margin`; None on RGB datasets or at 0."""
+    def grow_region(self, index: int) -> GrowRegion | None:
+        """Where view `index`'s edit may change its silhouette: the selected objects' mask (masked edits) or
+        the view's silhouette, grown by `grow_margin`; None on RGB datasets or at 0."""
         margin = self.config.grow_margin
         if margin <= 0 or not self.datamanager.has_alpha:
             return None
@@ -187,9 +187,9 @@ class In2NPipeline(VanillaPipeline):
     def mark_edited(self, index: int) -> None:
         """Record view `index` as edited (a resumed session's views): a warp source, its grow region set."""
         self.edited_views.add(index)
-        region = self.grow_region(index)
-        if region is not None:
-            self.datamanager.set_grow_region(index, region)
+        grow = self.grow_region(index)
+        if grow is not None:
+            self.datamanager.set_grow_region(index, grow.region())
 
     def _needs_masks(self) -> bool:
         return self.config.edit_region != "all" or self.config.crop_to_mask
@@ -267,6 +267,7 @@ class In2NPipeline(VanillaPipeline):
         if c.edit_region == "masked":
             outside = original if MASKED_OUTSIDE == "original" else render
             # A shape edit may reach as far as its grow region (RGBA datasets): the edit is kept there whole.
+            grow = self.grow_region(index)
             return edit_region(
                 edit,
                 render,
@@ -275,7 +276,7 @@ class In2NPipeline(VanillaPipeline):
                 outside=outside,
                 crop=c.crop_to_mask,
                 working_size=size,
-                kept=self.grow_region(index),
+                kept=None if grow is None else grow.region(),
             )
         # A global edit whose masked objects also get a high-resolution crop, blended in with the mask.
         whole = edit(render, original)

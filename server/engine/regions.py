@@ -32,26 +32,44 @@ EditFn = Callable[..., torch.Tensor]
 argument, so an editor can know which part of the view it is given."""
 
 
-def _dilate(binary: torch.Tensor, fraction: float) -> torch.Tensor:
-    """[1, 1, H, W] 0/1 grown by `fraction` of the longer side (at least 1 px): a square around each pixel."""
-    grow = max(1, round(fraction * max(binary.shape[-2:])))
-    return F.max_pool2d(binary, kernel_size=2 * grow + 1, stride=1, padding=grow)
+def _pixels(fraction: float, shape: tuple[int, ...]) -> int:
+    """`fraction` of the longer side of an [H, W] image, in pixels (at least 1 when above 0)."""
+    return 0 if fraction <= 0 else max(1, round(fraction * max(shape[-2:])))
 
 
-def grow_region(inside: torch.Tensor, margin: float) -> torch.Tensor:
-    """[H, W] bool: where an edit may change a view's silhouette, `inside` ([H, W] bool: the selected objects'
-    mask, or the silhouette) grown by `margin` (a share of the longer side; 0: nowhere, the captured alpha
-    stays). engine/edit_alpha.py keys the edit there."""
-    if margin <= 0:
-        return torch.zeros_like(inside, dtype=torch.bool)
-    return _dilate(inside.float()[None, None], margin)[0, 0] > 0.5
+def dilate(inside: torch.Tensor, pixels: int) -> torch.Tensor:
+    """[H, W] bool: `inside` ([H, W] bool) grown by a square of `pixels` around each of its pixels."""
+    if pixels <= 0:
+        return inside.bool().clone()
+    grown = F.max_pool2d(inside.float()[None, None], kernel_size=2 * pixels + 1, stride=1, padding=pixels)
+    return grown[0, 0] > 0.5
+
+
+@dataclass(frozen=True)
+class GrowRegion:
+    """Where a shape edit of an RGBA view may change its silhouette (engine/edit_alpha.py): up to `steps`
+    pixels around `inside` ([H, W] bool: the selected objects' mask, or the view's silhouette)."""
+
+    inside: torch.Tensor
+    steps: int
+
+    def region(self) -> torch.Tensor:
+        """[H, W] bool: `inside` grown by `steps` (nothing at 0 steps: the captured alpha stays)."""
+        if self.steps <= 0:
+            return torch.zeros_like(self.inside, dtype=torch.bool)
+        return dilate(self.inside, self.steps)
+
+
+def grow_region(inside: torch.Tensor, margin: float) -> GrowRegion:
+    """The grow region of `inside` ([H, W] bool) with `margin` a share of the longer side (0: none)."""
+    return GrowRegion(inside.bool(), _pixels(margin, tuple(inside.shape)))
 
 
 def soft_mask(mask: torch.Tensor) -> torch.Tensor:
     """[H, W, 1] mask in [0, 1]: `mask` ([H, W] or [H, W, 1], > 0.5 = inside) dilated, then feathered."""
     binary = (mask.reshape(mask.shape[0], mask.shape[1]) > 0.5).float()[None, None]
     longer = max(binary.shape[-2:])
-    grown = _dilate(binary, DILATE_FRACTION)
+    grown = dilate(binary[0, 0], _pixels(DILATE_FRACTION, binary.shape)).float()[None, None]
     feather = max(1, round(FEATHER_FRACTION * longer))
     kernel = 2 * feather + 1
     # A box blur of the grown mask: 1 deep inside, 0 well outside, a linear ramp across the edge.

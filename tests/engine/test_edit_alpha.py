@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from in2n_server.engine.edit_alpha import KEY_HIGH, KEY_LOW, edited_mask, edited_rgba, over_background
+from in2n_server.engine.regions import GrowRegion
 
 H = W = 16
 PURPLE = torch.tensor([0.5, 0.1, 0.7])
@@ -16,21 +17,27 @@ def _empty_view() -> torch.Tensor:
     return torch.zeros(H, W, 4)
 
 
-def _region(rows: slice, cols: slice) -> torch.Tensor:
-    region = torch.zeros(H, W, dtype=torch.bool)
-    region[rows, cols] = True
-    return region
+def _box(rows: slice, cols: slice) -> torch.Tensor:
+    box = torch.zeros(H, W, dtype=torch.bool)
+    box[rows, cols] = True
+    return box
 
 
 def _white_edit() -> torch.Tensor:
     return torch.ones(H, W, 3)
 
 
+def _with_square(view: torch.Tensor, rows: slice, cols: slice, colour: torch.Tensor) -> torch.Tensor:
+    view = view.clone()
+    view[rows, cols] = torch.cat([colour, torch.ones(1)])
+    return view
+
+
 def test_surface_on_the_keyed_background_becomes_opaque_inside_the_region_not_outside() -> None:
     edit = _white_edit()
     edit[4:12, 2:14] = PURPLE  # a new object, half of it inside the region
-    region = _region(slice(0, H), slice(0, 8))
-    result = edited_rgba(_empty_view(), edit, region)
+    grow = GrowRegion(_box(slice(0, H), slice(0, 4)), 4)  # the region: columns 0-7
+    result = edited_rgba(_empty_view(), edit, grow)
     assert torch.all(result[4:12, 2:8, 3] == 1.0)
     torch.testing.assert_close(result[4:12, 2:8, :3], PURPLE.expand(8, 6, 3))
     assert torch.all(result[4:12, 8:14, 3] == 0.0)  # outside: empty as captured
@@ -38,46 +45,72 @@ def test_surface_on_the_keyed_background_becomes_opaque_inside_the_region_not_ou
 
 
 def test_outside_the_region_the_original_alpha_is_kept_exactly() -> None:
-    original = _empty_view()
-    original[6:10, 6:10] = torch.tensor([0.2, 0.3, 0.4, 1.0])
+    original = _with_square(_empty_view(), slice(6, 10), slice(6, 10), torch.tensor([0.2, 0.3, 0.4]))
     original[10, 6:10, 3] = 0.4  # a soft edge
     edit = torch.rand(H, W, 3, generator=torch.Generator().manual_seed(0))  # surface-like everywhere
-    region = _region(slice(5, 11), slice(5, 11))
-    result = edited_rgba(original, edit, region)
-    outside = ~region
-    assert torch.equal(result[..., 3][outside], original[..., 3][outside])
-    assert torch.equal(result[..., :3][outside], edit[outside])
-    assert result[..., 3][region].min() > 0  # the same edit inside the region did become surface
+    grow = GrowRegion(original[..., 3] > 0, 1)
+    region = grow.region()
+    result = edited_rgba(original, edit, grow)
+    assert torch.equal(result[..., 3][~region], original[..., 3][~region])
+    assert torch.equal(result[..., :3][~region], edit[~region])
+    assert (result[..., 3][region] > 0).float().mean() > 0.5  # the same edit did become surface inside
 
 
-def test_with_an_empty_region_the_edit_keeps_the_original_alpha() -> None:
-    original = _empty_view()
-    original[4:8, 4:8] = torch.tensor([0.2, 0.3, 0.4, 1.0])
+def test_with_no_region_the_edit_keeps_the_original_alpha() -> None:
+    original = _with_square(_empty_view(), slice(4, 8), slice(4, 8), torch.tensor([0.2, 0.3, 0.4]))
     edit = torch.rand(H, W, 3, generator=torch.Generator().manual_seed(1))
-    result = edited_rgba(original, edit, torch.zeros(H, W, dtype=torch.bool))
+    result = edited_rgba(original, edit, GrowRegion(original[..., 3] > 0, 0))
     assert torch.equal(result, torch.cat([edit, original[..., 3:]], dim=-1))
 
 
-def test_a_shrunk_silhouette_becomes_empty() -> None:
-    original = _empty_view()
-    original[4:12, 4:12] = torch.cat([GREEN, torch.ones(1)])
+def test_a_shrunk_silhouette_becomes_empty_at_most_the_margin_deep() -> None:
+    original = _with_square(_empty_view(), slice(4, 12), slice(4, 12), GREEN)
     edit = _white_edit()
     edit[8:12, 4:12] = PURPLE  # the edit keeps the lower half only
-    result = edited_rgba(original, edit, _region(slice(2, 14), slice(2, 14)))
+    result = edited_rgba(original, edit, GrowRegion(original[..., 3] > 0, 4))
     assert torch.all(result[4:8, 4:12, 3] == 0.0)
     assert torch.all(result[8:12, 4:12, 3] == 1.0)
+    # with a margin of 2 px only what lies within 2 px of the empty space goes
+    shallow = edited_rgba(original, edit, GrowRegion(original[..., 3] > 0, 2))[..., 3]
+    assert torch.all(shallow[4:6, 4:12] == 0.0) and torch.all(shallow[6:8, 6:10] == 1.0)
+
+
+def test_a_surface_recoloured_white_keeps_its_alpha_but_for_its_border() -> None:
+    """White paint and a hole look alike to a key: only a removal that joins the empty space is one, so the
+    inside of a surface painted white stays (its border, as deep as the margin, is lost: the failure case)."""
+    original = _with_square(_empty_view(), slice(2, 14), slice(2, 14), GREEN)
+    painted = _white_edit()
+    painted[2:14, 2:14] = 0.97
+    result = edited_rgba(original, painted, GrowRegion(original[..., 3] > 0, 2))[..., 3]
+    assert torch.all(result[4:12, 4:12] == 1.0)
+    assert torch.all(result[2:4, 2:14] == 0.0)
+    # an enclosed hole cannot open either: a white centre the rest of the surface surrounds
+    holed = original[..., :3].clone()
+    holed[6:10, 6:10] = WHITE
+    holed = over_background(holed, original[..., 3:], False)
+    assert torch.all(edited_rgba(original, holed, GrowRegion(original[..., 3] > 0, 8))[6:10, 6:10, 3] == 1.0)
+
+
+def test_other_objects_in_a_masked_edits_region_never_become_empty() -> None:
+    original = _with_square(_empty_view(), slice(4, 12), slice(2, 7), GREEN)  # the selected object
+    original = _with_square(original, slice(4, 12), slice(7, 12), PURPLE)  # its neighbour
+    mask = _box(slice(4, 12), slice(2, 7))
+    edit = _white_edit()  # the editor whitened both
+    result = edited_rgba(original, edit, GrowRegion(mask, 8))[..., 3]
+    assert torch.all(result[4:12, 2:7] == 0.0)  # the selected object went
+    assert torch.all(result[4:12, 7:12] == 1.0)  # its neighbour stays: only the selection may shrink
 
 
 def test_a_white_original_object_stays_opaque() -> None:
-    original = _empty_view()
-    original[4:12, 4:12] = torch.tensor([0.97, 0.97, 0.96, 1.0])  # a white plate
-    edit = _white_edit()  # the editor leaves it white: indistinguishable from the background
-    result = edited_rgba(original, edit, _region(slice(0, H), slice(0, W)))
+    original = _with_square(_empty_view(), slice(4, 12), slice(4, 12), torch.tensor([0.97, 0.97, 0.96]))
+    edit = _white_edit()  # the editor leaves the white plate white: indistinguishable from the background
+    everywhere = GrowRegion(torch.ones(H, W, dtype=torch.bool), 8)
+    result = edited_rgba(original, edit, everywhere)
     assert torch.all(result[4:12, 4:12, 3] == 1.0)
     assert torch.all(result[:4, :, 3] == 0.0)  # while the empty background stays empty
     # a coloured original where the edit shows the background does go (the shrink above)
-    original[4:12, 4:12] = torch.cat([GREEN, torch.ones(1)])
-    assert torch.all(edited_rgba(original, edit, _region(slice(0, H), slice(0, W)))[4:12, 4:12, 3] == 0.0)
+    coloured = _with_square(original, slice(4, 12), slice(4, 12), GREEN)
+    assert torch.all(edited_rgba(coloured, edit, everywhere)[4:12, 4:12, 3] == 0.0)
 
 
 def test_soft_edges_ramp_between_the_thresholds() -> None:
@@ -87,7 +120,7 @@ def test_soft_edges_ramp_between_the_thresholds() -> None:
     mix = torch.linspace(0, 1, W)
     edit = _white_edit()
     edit[:] = WHITE + mix[None, :, None] * (PURPLE - WHITE)
-    result = edited_rgba(_empty_view(), edit, _region(slice(0, H), slice(0, W)))
+    result = edited_rgba(_empty_view(), edit, GrowRegion(torch.ones(H, W, dtype=torch.bool), 1))
     alpha = result[0, :, 3]
     assert alpha[0] == 0 and alpha[-1] == 1
     assert torch.all(alpha[1:] >= alpha[:-1])
@@ -106,16 +139,16 @@ def test_an_edit_that_tints_the_whole_view_keys_against_its_own_background() -> 
     grey = 1.0 - (KEY_LOW + KEY_HIGH) / 2 * 1.2  # as far from white as a half-keyed surface
     edit = torch.full((H, W, 3), grey)
     edit[6:10, 6:10] = PURPLE
-    result = edited_rgba(_empty_view(), edit, _region(slice(4, 12), slice(4, 12)))
+    result = edited_rgba(_empty_view(), edit, GrowRegion(_box(slice(6, 10), slice(6, 10)), 2))
     assert torch.all(result[4:12, 4:12, 3][edit[4:12, 4:12, 0] == grey] == 0.0)
     assert torch.all(result[6:10, 6:10, 3] == 1.0)
     # with no empty pixel outside the region to measure, the background is the white the editor was shown
-    everywhere = edited_rgba(_empty_view(), edit, _region(slice(0, H), slice(0, W)))
+    everywhere = edited_rgba(_empty_view(), edit, GrowRegion(torch.ones(H, W, dtype=torch.bool), 1))
     assert everywhere[0, 0, 3] > 0
 
 
 def test_the_edited_objects_mask_follows_growth_and_shrinkage_inside_the_region() -> None:
-    mask = _region(slice(4, 8), slice(4, 8))  # the selected object
+    mask = _box(slice(4, 8), slice(4, 8))  # the selected object
     original_alpha = torch.zeros(H, W)
     original_alpha[4:8, 4:8] = 1.0
     original_alpha[10:14, 4:8] = 1.0  # another object, inside the region too
@@ -123,7 +156,7 @@ def test_the_edited_objects_mask_follows_growth_and_shrinkage_inside_the_region(
     current[2:4, 4:8] = 1.0  # grown upwards (a hat)
     current[4:8, 7] = 0.0  # and its right column removed
     current[0, 0] = 1.0  # surface outside the region (cannot happen in an edit; never in the mask)
-    region = _region(slice(1, 15), slice(2, 10))
+    region = _box(slice(1, 15), slice(2, 10))
     result = edited_mask(mask, region, original_alpha, current)
     expected = torch.zeros(H, W, dtype=torch.bool)
     expected[2:4, 4:8] = True  # the hat

@@ -87,17 +87,18 @@ def test_masked_edit_changes_nothing_far_from_the_mask() -> None:
 
 def test_grow_region_is_the_mask_grown_by_the_margin_and_nothing_at_zero() -> None:
     inside = square_mask(50, 20, 20, 10) > 0.5
-    assert not grow_region(inside, 0.0).any()  # margin 0: the captured alpha stays everywhere
-    region = grow_region(inside, 0.1)  # 5 px of the 50 px side
+    assert not grow_region(inside, 0.0).region().any()  # margin 0: the captured alpha stays everywhere
+    grow = grow_region(inside, 0.1)  # 5 px of the 50 px side
+    assert grow.steps == 5 and torch.equal(grow.inside, inside)
     expected = square_mask(50, 15, 15, 20) > 0.5
-    assert torch.equal(region, expected)
+    assert torch.equal(grow.region(), expected)
 
 
 def test_a_shape_edit_is_kept_whole_over_its_grow_region() -> None:
     """With `kept` (the grow region), the edit is not feathered away inside it, only beyond it."""
     render, original = torch.zeros(64, 64, 3), torch.zeros(64, 64, 3)
     mask = square_mask(64, 28, 28, 8)
-    kept = grow_region(mask > 0.5, 0.125)  # 8 px: rows and columns 20..43
+    kept = grow_region(mask > 0.5, 0.125).region()  # 8 px: rows and columns 20..43
     result = edit_region(
         lambda r, o, *box: torch.ones_like(r),
         render,

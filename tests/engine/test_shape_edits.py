@@ -97,7 +97,9 @@ def test_the_edit_becomes_surface_inside_the_grow_region_and_empty_stays_empty_o
     bar = _bar()
     for index in (0, 1):
         stored, original, region = grown["stored"][index], grown["originals"][index], grown["regions"][index]
-        assert torch.equal(region, grow_region(original[..., 3] > 0, MARGIN))  # the silhouette, grown
+        assert torch.equal(
+            region, grow_region(original[..., 3] > 0, MARGIN).region()
+        )  # the silhouette, grown
         assert torch.all(stored[..., 3][bar & region] == 1.0)
         torch.testing.assert_close(stored[..., :3][bar & region], PURPLE.expand(int((bar & region).sum()), 3))
         assert torch.equal(stored[..., 3][~region], original[..., 3][~region])  # the fog guarantee
@@ -159,7 +161,7 @@ def test_the_edited_objects_mask_includes_what_a_masked_edit_grew(capture: Path,
     datamanager = session.pipeline.datamanager
     region = datamanager.grow_region(0).numpy()
     original_alpha = datamanager.original_image(0)[..., 3].numpy()
-    assert np.array_equal(region, grow_region(torch.from_numpy(before[0]), MARGIN).numpy())
+    assert np.array_equal(region, grow_region(torch.from_numpy(before[0]), MARGIN).region().numpy())
     after = session.view_mask(0)
     bar, quarter = _bar().numpy(), before[0]
     grew = bar & region & (original_alpha == 0)
