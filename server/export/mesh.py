@@ -11,7 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from .backproject import MIN_ACCUMULATION, Crop, scaled_cameras, session_masks, session_region, surface_views
+from .backproject import (
+    MIN_ACCUMULATION,
+    Crop,
+    Region,
+    SurfaceView,
+    scaled_cameras,
+    session_masks,
+    session_region,
+    surface_views,
+)
 from .errors import NO_SURFACE_YET, NothingToExportError
 
 OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])  # camera axes: open3d looks down +Z with +Y down
@@ -31,14 +40,34 @@ def tsdf_mesh(
     the scene's bounds (or, when unknown, the camera rig's sphere); with `masked_only`, only depth the views'
     masks cover (the edited objects).
     """
-    import open3d as o3d
+    views, region = fusion_views(session, resolution, min_accumulation, crop, masked_only)
+    return fuse(views, region, resolution)
 
+
+def fusion_views(
+    session: Any,
+    resolution: int,
+    min_accumulation: float = MIN_ACCUMULATION,
+    crop: bool = True,
+    masked_only: bool = False,
+) -> tuple[list[SurfaceView], Region]:
+    """The renders fusion integrates (the training cameras, at least their own size and up to twice
+    `resolution` pixels along the longer side), with the surface each keeps, and the region geometry may
+    lie in. The textured mesh bakes from the same renders: no second pass over the views."""
     cameras = session.training_cameras
     masks = session_masks(session, len(cameras)) if masked_only else None
     longest = max(max(c.width, c.height) for c in cameras)
     cameras = scaled_cameras(cameras, max(1.0, min(2.0 * resolution, 512) / longest))
     region = session_region(session, crop)
-    views = surface_views(session, cameras, region, min_accumulation, masks=masks)
+    return surface_views(session, cameras, region, min_accumulation, masks=masks), region
+
+
+def fuse(
+    views: list[SurfaceView], region: Region, resolution: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TSDF fusion of the views' kept depth and colour (`tsdf_mesh`)."""
+    import open3d as o3d
+
     points = [view.world[view.keep] for view in views]
     cloud = np.concatenate(points) if points else np.zeros((0, 3), np.float32)
     if len(cloud) < 16:

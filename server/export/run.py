@@ -8,7 +8,7 @@ from typing import Any
 from in2n_protocol.wire import EXPORT_PARAMS
 
 from .decimate import decimate
-from .mesh import tsdf_mesh
+from .mesh import fuse, fusion_views
 from .pointcloud import point_cloud
 from .sh import DEFAULT_SH_DEGREE
 from .splats import splats
@@ -47,9 +47,9 @@ def export_geometry(
     if kind == "splats":
         gaussians = splats(session, num_points, sh_degree=sh_degree, crop=crop, masked_only=masked_only)
         return write_splats(path, gaussians)
-    mesh = tsdf_mesh(session, resolution, crop=crop, masked_only=masked_only)
-    vertices, triangles, colors = decimate(*mesh, max_faces=faces)
+    views, region = fusion_views(session, resolution, crop=crop, masked_only=masked_only)
+    vertices, triangles, colors = decimate(*fuse(views, region, resolution), max_faces=faces)
     if file_format == "ply" or vertex_colors:
         return write_mesh(path, vertices, triangles, colors, file_format)
-    textured = textured_mesh(session, vertices, triangles, texture_size)
+    textured = textured_mesh(vertices, triangles, views, texture_size)
     return write_textured_mesh(path, textured, file_format)

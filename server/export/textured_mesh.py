@@ -3,8 +3,11 @@
 Vertex colours hold one colour per vertex, so a mesh at a few hundred thousand faces shows the scene at
 voxel resolution (a checker blurs into blotches). A texture holds the views' own detail: each texel's
 point on the mesh is sampled in the NeRF's renders at the training cameras that see it (`texture_bake`).
-Visibility is tested against the mesh's own depth (ray casts), as the texels lie on this mesh, not on
-the NeRF's fuzzier depth.
+The views are the renders TSDF fusion made the mesh from (`mesh.fusion_views`: the training cameras, at
+least their own size), so the texture costs no second pass over the views. Visibility is tested against the
+mesh's own depth (ray casts), as the texels lie on this mesh, not on the NeRF's fuzzier depth, where the
+NeRF sees that same surface: a mesh of the edited objects alone (`masked_only`) does not hold what stands
+in front of them, and the NeRF does.
 
 Lighting stays in: the texture is the NeRF's lit colour, as the vertex colours are. A new object has no
 original lighting to divide out (unlike the `textures` export into the artist's own objects), so the
@@ -13,15 +16,16 @@ extension shows the mesh unlit, as it was seen (docs/blender.md).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from ..engine.geometry import camera_points
+from ..engine.geometry import DEPTH_AGREEMENT, camera_points
 from ..engine.types import CameraSpec
+from .backproject import SurfaceView
 from .texture_bake import BakeView, gather, linear_to_srgb, rasterise_uv, texture_image
-from .textures import ViewInputs, bake_views
+from .textures import ViewInputs, bake_view
 from .uv_atlas import UVAtlas, unwrap
 
 
@@ -55,6 +59,14 @@ class MeshDepth:
         return np.where(np.isfinite(hit), hit, 0.0).reshape(camera.height, camera.width)
 
 
+def visible_depth(mesh_depth: np.ndarray, nerf_depth: np.ndarray) -> np.ndarray:
+    """The mesh's z-depth where the NeRF sees the same surface (within DEPTH_AGREEMENT), else 0 (nothing
+    to sample): something the mesh lacks in front of it, or a floater, or nothing at all."""
+    nerf_depth = np.asarray(nerf_depth, np.float64).reshape(mesh_depth.shape)
+    agree = np.abs(nerf_depth - mesh_depth) <= DEPTH_AGREEMENT * mesh_depth
+    return np.where((mesh_depth > 0) & agree, mesh_depth, 0.0)
+
+
 def bake_atlas(atlas: UVAtlas, views: list[BakeView], texture_size: int) -> TexturedMesh:
     """The texture of `atlas` from linear-colour views whose depth is the mesh's own."""
     texels = rasterise_uv(atlas.vertices[atlas.faces], atlas.uvs[atlas.faces], texture_size)
@@ -62,10 +74,17 @@ def bake_atlas(atlas: UVAtlas, views: list[BakeView], texture_size: int) -> Text
     return TexturedMesh(atlas.vertices, atlas.faces, atlas.uvs, linear_to_srgb(baked.image), baked.seen_share)
 
 
-def textured_mesh(session: Any, vertices: np.ndarray, faces: np.ndarray, texture_size: int) -> TexturedMesh:
-    """`vertices` and `faces` (the TSDF mesh, reduced) unwrapped and baked from `session`'s renders at its
-    training cameras (lit colour: no light maps)."""
+def textured_mesh(
+    vertices: np.ndarray, faces: np.ndarray, views: Iterable[SurfaceView], texture_size: int
+) -> TexturedMesh:
+    """`vertices` and `faces` (the TSDF mesh, reduced) unwrapped and baked from the renders `views` (lit
+    colour: no light maps)."""
     atlas = unwrap(vertices, faces, texture_size)
     depth = MeshDepth(vertices, faces)
-    views = bake_views(session, (ViewInputs(c, depth(c), None) for c in session.training_cameras))
-    return bake_atlas(atlas, views, texture_size)
+    baked = []
+    for view in views:
+        seen = visible_depth(depth(view.camera), view.render.depth)
+        baked.append(
+            bake_view(ViewInputs(view.camera, seen, None), view.render.rgb, view.render.accumulation)
+        )
+    return bake_atlas(atlas, baked, texture_size)

@@ -130,8 +130,7 @@ def bake_view(
 
 
 def bake_views(session: Any, views: Iterable[ViewInputs]) -> list[BakeView]:
-    """The NeRF's render at each view's camera, made into a view to bake (`view_inputs` of the dataset for
-    the artist's objects; the textured mesh gives its own depth and no light map)."""
+    """The NeRF's render at each view's camera (`view_inputs` of the dataset), made into a view to bake."""
     baked = []
     for inputs in views:
         render = session.render(inputs.camera)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -189,3 +190,20 @@ def test_round_trip(start_server, tiny_ip2p_dir: Path, tiny_scene) -> None:
         )
         assert glb.status_code == 200 and glb.content[:4] == b"glTF"
         assert struct.unpack("<I", glb.content[8:12])[0] == len(glb.content)
+        textured = trimesh.load(io.BytesIO(glb.content), file_type="glb", force="mesh", process=False)
+        assert len(textured.faces) == len(mesh.faces)  # the same mesh as the PLY, under the face budget
+        assert textured.visual.kind == "texture" and textured.visual.material.baseColorTexture.size == (
+            1024,
+            1024,
+        )
+        obj = client.post(
+            f"/v1/jobs/{job_id}/export",
+            json={"kind": "mesh", "format": "obj", "resolution": 32, "faces": 200, "texture_size": 64},
+        )
+        assert obj.status_code == 200 and f"{job_id}-mesh.obj.zip" in obj.headers["content-disposition"]
+        with zipfile.ZipFile(io.BytesIO(obj.content)) as archive:
+            stem = f"{job_id}-mesh"
+            assert sorted(archive.namelist()) == [f"{stem}.mtl", f"{stem}.obj", f"{stem}.png"]
+            faces = [line for line in archive.read(f"{stem}.obj").decode().splitlines() if line[:2] == "f "]
+            assert 0 < len(faces) <= 200
+            assert Image.open(io.BytesIO(archive.read(f"{stem}.png"))).size == (64, 64)

@@ -21,11 +21,13 @@ from PIL import Image
 from test_export_geometry import CENTRE, RADIUS, SphereScene, look_at
 
 from in2n_server.engine.geometry import world_points
-from in2n_server.engine.types import CameraSpec
+from in2n_server.engine.types import CameraSpec, RenderResult
 from in2n_server.export import texture_bake as tb
+from in2n_server.export.backproject import SurfaceView
 from in2n_server.export.decimate import decimate
 from in2n_server.export.run import export_geometry
-from in2n_server.export.textured_mesh import MeshDepth, TexturedMesh, bake_atlas
+from in2n_server.export.textured_mesh import MeshDepth, TexturedMesh, bake_atlas, textured_mesh
+from in2n_server.export.textures import ViewInputs, bake_view
 from in2n_server.export.uv_atlas import unwrap
 from in2n_server.export.writers import (
     SCENE_TO_GLTF,
@@ -137,6 +139,63 @@ def test_a_bake_from_exact_views_reproduces_the_colour_at_every_texel(baked: Tex
     mirrored = np.stack([1.0 - baked.uvs[:, 0], baked.uvs[:, 1]], -1)
     wrong = tb.rasterise_uv(baked.vertices[baked.faces], mirrored[baked.faces], SIZE)
     assert psnr(baked.image[wrong.rows, wrong.cols], colour_of(wrong.points)) < 25.0
+
+
+def plane_and_ball() -> tuple[np.ndarray, np.ndarray, list[SurfaceView]]:
+    """A 2 x 2 plane (the mesh: 800 triangles) and, in the renders only, a red ball standing in front of it
+    (as a `masked_only` mesh lacks what is not edited): 12 views from above, colour and exact depth."""
+    import open3d as o3d
+
+    grid = np.linspace(-1.0, 1.0, 21)
+    xs, ys = np.meshgrid(grid, grid)
+    vertices = np.stack([xs.ravel(), ys.ravel(), np.zeros(xs.size)], 1)
+    corner = (np.arange(20)[:, None] * 21 + np.arange(20)[None, :]).ravel()
+    faces = np.concatenate(
+        [np.stack([corner, corner + 1, corner + 22], 1), np.stack([corner, corner + 22, corner + 21], 1)]
+    )
+    ball = o3d.geometry.TriangleMesh.create_sphere(0.3, resolution=20)
+    ball_vertices = np.asarray(ball.vertices) + [0.0, 0.0, 0.4]
+    both = np.concatenate([vertices, ball_vertices])
+    both_faces = np.concatenate([faces, np.asarray(ball.triangles) + len(vertices)])
+    depth_of, on_plane = MeshDepth(both, both_faces), MeshDepth(vertices, faces)
+    views = []
+    for i in range(12):
+        angle = 2 * math.pi * i / 12
+        position = np.array([2.0 * math.cos(angle), 2.0 * math.sin(angle), 2.5])
+        camera = CameraSpec(80.0, 80.0, 32.0, 32.0, 64, 64, look_at(position, np.zeros(3), np.eye(3)[2]))
+        depth = depth_of(camera)
+        plane = (depth > 0) & (np.abs(depth - on_plane(camera)) < 1e-4)
+        rgb = np.where(plane[..., None], colour_of(world_points(camera, depth)), [0.9, 0.05, 0.05])
+        render = RenderResult(
+            rgb.astype(np.float32), depth.astype(np.float32), (depth > 0).astype(np.float32)
+        )
+        views.append(SurfaceView(camera, render, world_points(camera, depth), depth > 0))
+    return vertices, faces, views
+
+
+def test_what_stands_in_front_of_the_mesh_in_the_renders_is_not_baked_into_it() -> None:
+    vertices, faces, views = plane_and_ball()
+    baked = textured_mesh(vertices, faces, views, 128)
+    texels = tb.rasterise_uv(baked.vertices[baked.faces], baked.uvs[baked.faces], 128)
+    under = np.linalg.norm(texels.points[:, :2], axis=1) < 0.35  # what the ball hides from some views
+    error = np.abs(baked.image[texels.rows, texels.cols] - colour_of(texels.points)).max(axis=1)
+    assert (
+        np.percentile(error[under], 99) < 0.1
+        and psnr(baked.image[texels.rows, texels.cols], colour_of(texels.points)) > 35
+    )
+    # the mesh's depth alone (no test against the renders' depth) takes the ball's red
+    alone = MeshDepth(vertices, faces)
+    blind = [
+        bake_view(ViewInputs(v.camera, alone(v.camera), None), v.render.rgb, v.render.accumulation)
+        for v in views
+    ]
+    wrong = bake_atlas(unwrap(vertices, faces, 128), blind, 128)
+    wrong_texels = tb.rasterise_uv(wrong.vertices[wrong.faces], wrong.uvs[wrong.faces], 128)
+    wrong_under = np.linalg.norm(wrong_texels.points[:, :2], axis=1) < 0.35
+    wrong_error = np.abs(
+        wrong.image[wrong_texels.rows, wrong_texels.cols] - colour_of(wrong_texels.points)
+    ).max(axis=1)
+    assert np.percentile(wrong_error[wrong_under], 99) > 0.2
 
 
 def glb_json_and_binary(data: bytes) -> tuple[dict, bytes]:
