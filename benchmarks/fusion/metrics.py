@@ -1,4 +1,5 @@
-"""Image quality against the edited reference: PSNR and SSIM (LPIPS only where real weights exist).
+"""Image quality against the edited reference: PSNR and SSIM (LPIPS only where real weights exist), and
+the silhouette IoU of a NeRF's opacity against a reference's alpha.
 
 Written out here rather than taken from torchmetrics so that the definition is visible: PSNR over all pixels
 and channels with peak 1; SSIM with the usual 11-tap Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03,
@@ -54,6 +55,17 @@ def mean_scores(images: list[np.ndarray], references: list[np.ndarray]) -> dict[
         "psnr": float(np.mean([psnr(a, b) for a, b in zip(images, references, strict=True)])),
         "ssim": float(np.mean([ssim(a, b) for a, b in zip(images, references, strict=True)])),
     }
+
+
+def silhouette_iou(opacities: list[np.ndarray], alphas: list[np.ndarray], regions: list[np.ndarray]) -> float:
+    """IoU of `opacities > 0.5` and `alphas > 0.5` (each [H, W]) inside `regions` ([H, W] bool), pooled over
+    the views (summed intersections over summed unions); 1.0 when both are empty everywhere."""
+    intersection = union = 0
+    for opacity, alpha, region in zip(opacities, alphas, regions, strict=True):
+        a, b = (np.asarray(opacity) > 0.5) & region, (np.asarray(alpha) > 0.5) & region
+        intersection += int(np.sum(a & b))
+        union += int(np.sum(a | b))
+    return 1.0 if union == 0 else intersection / union
 
 
 def _check_pair(image: np.ndarray, reference: np.ndarray) -> None:

@@ -120,6 +120,16 @@ def _read_rgb(path: Path) -> np.ndarray:
     return rgba[..., :3] * rgba[..., 3:] + np.asarray(WHITE, np.float32) * (1.0 - rgba[..., 3:])
 
 
+def load_alphas(dataset_dir: Path) -> np.ndarray:
+    """The views' alpha ([N, H, W] float32 in [0, 1]) of a dataset written by `blender_scenes.py`."""
+    meta = json.loads((Path(dataset_dir) / "transforms.json").read_text())
+    alphas = []
+    for frame in meta["frames"]:
+        with Image.open(Path(dataset_dir) / frame["file_path"]) as image:
+            alphas.append(np.asarray(image.convert("RGBA"), dtype=np.float32)[..., 3] / 255.0)
+    return np.stack(alphas)
+
+
 def load_masks(dataset_dir: Path) -> np.ndarray:
     """The masks of the edited objects ([N, H, W] bool) of a dataset written by `blender_scenes.py`."""
     meta = json.loads((Path(dataset_dir) / "transforms.json").read_text())

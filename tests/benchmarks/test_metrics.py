@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks.fusion.metrics import mean_scores, psnr, ssim
+from benchmarks.fusion.metrics import mean_scores, psnr, silhouette_iou, ssim
 
 
 def test_psnr_of_a_known_error() -> None:
@@ -41,3 +41,19 @@ def test_mean_scores_checks_its_inputs() -> None:
     assert scores["psnr"] == pytest.approx(30.0)  # dB averaged per view: (20 + 40) / 2
     with pytest.raises(ValueError, match="images/references"):
         mean_scores([a], [])
+
+
+def test_silhouette_iou_counts_only_inside_the_regions_and_pools_the_views() -> None:
+    opacity, alpha = np.zeros((4, 4)), np.zeros((4, 4))
+    opacity[:2] = 0.9  # rows 0-1 opaque
+    alpha[1:3] = 0.8  # rows 1-2 in the reference
+    everywhere = np.ones((4, 4), bool)
+    assert silhouette_iou([opacity], [alpha], [everywhere]) == pytest.approx(4 / 12)
+    rows_1_3 = np.zeros((4, 4), bool)
+    rows_1_3[1:] = True  # the region leaves out row 0, where only the opacity is
+    assert silhouette_iou([opacity], [alpha], [rows_1_3]) == pytest.approx(4 / 8)
+    # pooled: a perfect second view of 16 pixels weighs by its pixels, not as one view of two
+    assert silhouette_iou([opacity, everywhere * 1.0], [alpha, everywhere * 1.0], [everywhere] * 2) == (
+        pytest.approx(20 / 28)
+    )
+    assert silhouette_iou([opacity * 0], [alpha * 0], [everywhere]) == 1.0

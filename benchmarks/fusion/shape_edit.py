@@ -1,0 +1,163 @@
+"""Shape edits through the fusion benchmark: `grow_margin` 0 (the captured alpha stays) against others.
+
+On each pair (default `tabletop`: the green sphere becomes a purple cone; `object`: appearance only, the
+control), one shared base reconstruction, then for every margin the rolling IDU with the reference editor and
+the ceiling (the edited scene's exact views, once). Measured at the held-out cameras against the edited scene:
+PSNR inside the union of the original and edited objects' masks (pixels pooled) and over the whole view
+(mean over views, as fusion.json), and the silhouette IoU of the NeRF's opacity (> 0.5) against the edited
+scene's alpha inside that union.
+
+    .venv/bin/python -m benchmarks.fusion.shape_edit [--scenes tabletop,object --margins 0,0.05]
+
+Writes benchmarks/results/shape_edit.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from in2n_server.engine.session import EditSession
+
+from .local_edit import region_psnr
+from .metrics import mean_scores, silhouette_iou
+from .reference_editor import ReferenceEditor, ReferenceEditorSettings
+from .runner import EXACT, HeldOut, train_base
+from .scenes import WHITE, RenderSettings, load_alphas, load_dataset, load_masks, render_scene_pair
+from .schedules import VARIANTS, FusionConfig, schedule_params
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+CACHE = RESULTS / "cache"
+SCHEDULES = ("rolling", "ceiling")
+
+
+class Reference:
+    """The held-out cameras with what is measured against: the edited scene's views, alpha, and masks."""
+
+    def __init__(self, pair: Any) -> None:
+        self.held = HeldOut(pair)
+        self.alphas = load_alphas(pair.heldout_edited_dir)
+        self.union = load_masks(pair.heldout_edited_dir) | load_masks(pair.heldout_dir)
+
+    def scores(self, rgb: list[np.ndarray], opacity: list[np.ndarray]) -> dict[str, float]:
+        edited = list(self.held.edited)
+        return {
+            "psnr_union": region_psnr(rgb, edited, self.union),
+            "psnr_whole": mean_scores(rgb, edited)["psnr"],
+            "iou_union": silhouette_iou(opacity, list(self.alphas), list(self.union)),
+        }
+
+    def measure(self, session: EditSession) -> dict[str, float]:
+        renders = [session.render(camera) for camera in self.held.cameras]
+        rgb = [np.clip(np.asarray(r.over(WHITE), np.float32), 0, 1) for r in renders]
+        return self.scores(rgb, [r.accumulation for r in renders])
+
+
+def run_edit(
+    pair: Any,
+    schedule: str,
+    margin: float,
+    base_dir: Path,
+    work: Path,
+    config: FusionConfig,
+    reference: Reference,
+) -> dict[str, Any]:
+    """One edit from the base checkpoint with this schedule and grow margin, measured."""
+    _, originals = load_dataset(pair.train_dir)
+    _, targets = load_dataset(pair.train_edited_dir)
+    params = dataclasses.replace(schedule_params(schedule, len(originals), config), grow_margin=margin)
+    settings = EXACT if VARIANTS[schedule].exact_edits else ReferenceEditorSettings(seed=config.seed)
+    editor = ReferenceEditor(targets, originals, settings, diffusion_steps=params.diffusion_steps)
+    session = EditSession.create(
+        pair.train_dir, work, params, editor=editor, device=config.device, base_checkpoint=base_dir
+    )
+    started = time.perf_counter()
+    for _ in range(config.edit_steps):
+        session.step()
+    wall = time.perf_counter() - started
+    result = {
+        "schedule": schedule,
+        "grow_margin": margin,
+        "editor_calls": editor.calls,
+        "wall_s": wall,
+        **reference.measure(session),
+    }
+    print(
+        f"  {schedule:>8}, grow_margin {margin:.3f}: PSNR union {result['psnr_union']:.2f} dB, whole "
+        f"{result['psnr_whole']:.2f} dB, silhouette IoU {result['iou_union']:.3f} ({wall:.0f} s)",
+        flush=True,
+    )
+    return result
+
+
+def run_scene(
+    name: str, margins: list[float], render: RenderSettings, config: FusionConfig
+) -> dict[str, Any]:
+    pair = render_scene_pair(name, CACHE, render)
+    reference = Reference(pair)
+    work = CACHE / f"work-shape-edit-{name}"
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"scene {name}: union of the masks {reference.union.mean():.3f} of the held-out pixels", flush=True)
+    try:
+        train_base(pair, work / "base", config, reference.held, print)
+        base = reference.measure(EditSession.open_for_export(work / "base", device=config.device))
+        runs = [
+            run_edit(pair, schedule, margin, work / "base", work / f"{schedule}-{margin}", config, reference)
+            for margin in margins
+            for schedule in SCHEDULES
+        ]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {
+        "union_share": float(reference.union.mean()),
+        "base": base,
+        "runs": runs,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    defaults, render_defaults = FusionConfig(), RenderSettings()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenes", default="tabletop,object", help="comma-separated scene pairs")
+    parser.add_argument("--margins", default="0,0.05", help="comma-separated grow margins to compare")
+    parser.add_argument(
+        "--base-steps", type=int, default=defaults.base_steps, help="NeRF steps of the base reconstruction"
+    )
+    parser.add_argument(
+        "--edit-steps", type=int, default=defaults.edit_steps, help="NeRF steps of the edit phase"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the engine and the reference editor")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS / "shape_edit.json", help="where the results are written"
+    )
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    config = FusionConfig(base_steps=args.base_steps, edit_steps=args.edit_steps, seed=args.seed)
+    margins = [float(m) for m in args.margins.split(",")]
+    started = time.perf_counter()
+    scenes = {
+        name: run_scene(name, margins, render_defaults, config)
+        for name in (s.strip() for s in args.scenes.split(","))
+    }
+    results = {
+        "settings": {**vars(args), "out": str(args.out)},
+        "config": dataclasses.asdict(config),
+        "render": dataclasses.asdict(render_defaults),
+        "total_wall_s": time.perf_counter() - started,
+        "scenes": scenes,
+    }
+    args.out.write_text(json.dumps(results, indent=1))
+    print(f"wrote {args.out} ({results['total_wall_s']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
