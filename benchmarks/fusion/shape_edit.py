@@ -5,11 +5,14 @@ control), one shared base reconstruction, then for every margin the rolling IDU 
 the ceiling (the edited scene's exact views, once). Measured at the held-out cameras against the edited scene:
 PSNR inside the union of the original and edited objects' masks (pixels pooled) and over the whole view
 (mean over views, as fusion.json), and the silhouette IoU of the NeRF's opacity (> 0.5) against the edited
-scene's alpha inside that union.
+scene's alpha inside that union. Geometry: the edited NeRF's exported point cloud (as the server exports it,
+`POINTS` points) against the edited scene's surfaces (its train and held-out depth maps, back-projected):
+precision and completeness at 2% of the diagonal, and completeness on the *new* surface alone (edited
+surface samples farther than 2% from every original one: the cone's tip).
 
     .venv/bin/python -m benchmarks.fusion.shape_edit [--scenes tabletop,object --margins 0,0.05]
 
-Writes benchmarks/results/shape_edit.json.
+Writes benchmarks/results/shape_edit.json and shape_edit.png (PSNR in the masks' union, per run).
 """
 
 from __future__ import annotations
@@ -24,9 +27,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.spatial import cKDTree
 
+from in2n_server.engine.geometry import world_points
 from in2n_server.engine.session import EditSession
+from in2n_server.engine.types import CameraSpec
+from in2n_server.export.errors import NothingToExportError
+from in2n_server.export.pointcloud import point_cloud
 
+from ..recon.geometry_metrics import diagonal, precision_completeness
 from .local_edit import region_psnr
 from .metrics import mean_scores, silhouette_iou
 from .reference_editor import ReferenceEditor, ReferenceEditorSettings
@@ -37,6 +46,21 @@ from .schedules import VARIANTS, FusionConfig, schedule_params
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 CACHE = RESULTS / "cache"
 SCHEDULES = ("rolling", "ceiling")
+POINTS = 50_000
+"""Points per exported cloud, as the reconstruction report exports them."""
+NEW_SURFACE_SHARE = 0.02
+"""An edited surface sample farther than this share of the diagonal from the original surface is new."""
+
+
+def surface_samples(*dataset_dirs: Path) -> np.ndarray:
+    """[N, 3] scene-frame points of every pixel with depth in the datasets' views (exact surfaces)."""
+    points = []
+    for dataset_dir in dataset_dirs:
+        meta = json.loads((Path(dataset_dir) / "transforms.json").read_text())
+        for frame in meta["frames"]:
+            depth = np.load(Path(dataset_dir) / frame["depth_file_path"], allow_pickle=False)
+            points.append(world_points(CameraSpec.from_wire(frame), depth)[depth > 0])
+    return np.concatenate(points)
 
 
 class Reference:
@@ -46,6 +70,10 @@ class Reference:
         self.held = HeldOut(pair)
         self.alphas = load_alphas(pair.heldout_edited_dir)
         self.union = load_masks(pair.heldout_edited_dir) | load_masks(pair.heldout_dir)
+        self.surface = surface_samples(pair.train_edited_dir, pair.heldout_edited_dir)
+        original = surface_samples(pair.train_dir, pair.heldout_dir)
+        distance = cKDTree(original).query(self.surface)[0]
+        self.new_surface = self.surface[distance > NEW_SURFACE_SHARE * diagonal(self.surface)]
 
     def scores(self, rgb: list[np.ndarray], opacity: list[np.ndarray]) -> dict[str, float]:
         edited = list(self.held.edited)
@@ -58,7 +86,25 @@ class Reference:
     def measure(self, session: EditSession) -> dict[str, float]:
         renders = [session.render(camera) for camera in self.held.cameras]
         rgb = [np.clip(np.asarray(r.over(WHITE), np.float32), 0, 1) for r in renders]
-        return self.scores(rgb, [r.accumulation for r in renders])
+        return {**self.scores(rgb, [r.accumulation for r in renders]), **self.geometry(session)}
+
+    def geometry(self, session: EditSession) -> dict[str, float]:
+        """The exported points against the edited surfaces (and the new part of them) at 2%."""
+        try:
+            points = np.asarray(point_cloud(session, POINTS)[0], np.float64)
+        except NothingToExportError:
+            points = np.zeros((0, 3))
+        scores = precision_completeness(points, self.surface)
+        new = {"new_completeness@2%": float("nan")}
+        if len(self.new_surface) and len(points):
+            tau = NEW_SURFACE_SHARE * diagonal(self.surface)
+            new["new_completeness@2%"] = float(np.mean(cKDTree(points).query(self.new_surface)[0] <= tau))
+        return {
+            "points": len(points),
+            "precision@2%": scores["precision@2%"],
+            "completeness@2%": scores["completeness@2%"],
+            **new,
+        }
 
 
 def run_edit(
@@ -92,7 +138,9 @@ def run_edit(
     }
     print(
         f"  {schedule:>8}, grow_margin {margin:.3f}: PSNR union {result['psnr_union']:.2f} dB, whole "
-        f"{result['psnr_whole']:.2f} dB, silhouette IoU {result['iou_union']:.3f} ({wall:.0f} s)",
+        f"{result['psnr_whole']:.2f} dB, silhouette IoU {result['iou_union']:.3f}, points precision@2% "
+        f"{result['precision@2%']:.3f}, completeness@2% {result['completeness@2%']:.3f} (new surface "
+        f"{result['new_completeness@2%']:.3f}) ({wall:.0f} s)",
         flush=True,
     )
     return result
@@ -118,9 +166,34 @@ def run_scene(
         shutil.rmtree(work, ignore_errors=True)
     return {
         "union_share": float(reference.union.mean()),
+        "new_surface_samples": len(reference.new_surface),
+        "surface_samples": len(reference.surface),
         "base": base,
         "runs": runs,
     }
+
+
+def plot(scenes: dict[str, Any], path: Path) -> None:
+    """PSNR inside the masks' union per scene, schedule and margin (bars), the base's for scale (line)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(scenes), figsize=(4.5 * len(scenes), 3.6), squeeze=False)
+    for axis, (name, scene) in zip(axes[0], scenes.items(), strict=True):
+        labels = [f"{r['schedule']}\n{r['grow_margin']:g}" for r in scene["runs"]]
+        colours = ["tab:blue" if r["schedule"] == "rolling" else "tab:gray" for r in scene["runs"]]
+        values = [r["psnr_union"] for r in scene["runs"]]
+        axis.bar(range(len(values)), values, color=colours)
+        axis.axhline(scene["base"]["psnr_union"], color="k", linestyle=":", label="before the edit")
+        axis.set_xticks(range(len(values)), labels, fontsize=8)
+        axis.set_ylim(min(values + [scene["base"]["psnr_union"]]) - 2, max(values) + 1)
+        axis.set_title(f"{name}: PSNR in the masks' union (dB)", fontsize=9)
+        axis.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -156,7 +229,8 @@ def main(argv: list[str] | None = None) -> None:
         "scenes": scenes,
     }
     args.out.write_text(json.dumps(results, indent=1))
-    print(f"wrote {args.out} ({results['total_wall_s']:.0f} s)")
+    plot(scenes, args.out.with_suffix(".png"))
+    print(f"wrote {args.out} and its .png ({results['total_wall_s']:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -28,8 +28,8 @@ from PIL import Image
 from .dataparser import In2NDataParserConfig
 from .dataset import DEPTH_KEY, MASK_KEY, MASKS_MISSING
 from .depth_maps import read_depth_map
-from .edit_alpha import edited_rgba
-from .model import DEPTH_RELEASED_KEY
+from .edit_alpha import key_edit
+from .model import ALPHA_FREE_KEY, DEPTH_RELEASED_KEY
 from .regions import GrowRegion
 
 
@@ -109,6 +109,10 @@ class In2NDataManager(VanillaDataManager):
         self.edit_masks = self._load_masks()  # on the CPU: read once per edit, never sampled by rays
         # Where each edited view may change its silhouette ([N, H, W, 1] bool; nowhere until edited).
         self.grow_regions = torch.zeros(*originals.shape[:3], 1, dtype=torch.bool, device=device)
+        # Edited pixels whose opacity the edit left undecided ([N, H, W, 1] bool; engine/edit_alpha.py).
+        self.alpha_free = torch.zeros_like(self.grow_regions)
+        if self.has_alpha:
+            self.image_batch[ALPHA_FREE_KEY] = self.alpha_free
         depths = self._load_depths()
         if depths is not None:
             self.image_batch["depth_image"] = depths.to(device)
@@ -163,21 +167,31 @@ class In2NDataManager(VanillaDataManager):
     def set_grow_region(self, index: int, region: torch.Tensor) -> None:
         self.grow_regions[index, ..., 0] = region.to(self.grow_regions.device).bool()
 
+    def alpha_free_pixels(self, index: int) -> torch.Tensor:
+        """[H, W] bool: view `index`'s pixels whose opacity its edit left undecided (engine/edit_alpha.py)."""
+        return self.alpha_free[index, ..., 0]
+
+    def set_alpha_free(self, index: int, pixels: torch.Tensor) -> None:
+        self.alpha_free[index, ..., 0] = pixels.to(self.alpha_free.device).bool()
+
     def replace_image(self, index: int, image: torch.Tensor, grow: GrowRegion | None = None) -> None:
         """Write an edited view into the training set (the originals are untouched).
 
         An RGB edit of an RGBA dataset keeps the original view's alpha outside the region of `grow` (None:
         everywhere), so it can never fill empty space there and bring back fog in front of the cameras;
-        inside it, the edit's alpha is keyed (engine/edit_alpha.py) and the region is recorded.
+        inside it, the edit's alpha is keyed (engine/edit_alpha.py), and the region and the alpha-free pixels
+        are recorded. A stored RGBA view (a resumed session's) keeps the alpha-free pixels it had.
         """
         target = self.image_batch["image"]
         if image.shape[-1] == 3 and target.shape[-1] == 4:
             original = self.original_images[index].to(image.device, image.dtype)
             if grow is None:
                 image = torch.cat([image, original[..., 3:]], dim=-1)
+                self.set_alpha_free(index, torch.zeros(image.shape[:2], dtype=torch.bool))
             else:
-                image = edited_rgba(original, image, grow)
+                image, free = key_edit(original, image, grow)
                 self.set_grow_region(index, grow.region())
+                self.set_alpha_free(index, free)
         if image.shape != target.shape[1:]:
             raise ValueError(
                 f"edited image has shape {tuple(image.shape)}, expected {tuple(target.shape[1:])}"

@@ -4,7 +4,9 @@ L1 (rather than nerfacto's MSE) and LPIPS on 32x32 patches are the paper's choic
 disagree in detail, and these losses let the NeRF settle on structure rather than average colours.
 Where the dataset has exact depth (Blender knows it), a relative L1 loss on the expected ray distance
 pins the surfaces in place; it weighs less while editing, and not at all inside the grow regions of edited
-views (`DEPTH_RELEASED_KEY`), where an edit may have moved, added or removed surface.
+views (`DEPTH_RELEASED_KEY`), where an edit may have moved, added or removed surface. Rays of edited pixels
+whose opacity the edit leaves undecided (`ALPHA_FREE_KEY`, engine/edit_alpha.py) are compared over the
+editor's background instead of nerfstudio's random one: their colour is supervised, their opacity is not.
 A bounded scene's near and far planes come from the dataparser's metadata (engine/dataparser.py).
 """
 
@@ -20,9 +22,14 @@ from nerfstudio.models.nerfacto import NerfactoModel, NerfactoModelConfig
 from torch import nn
 
 from .dataparser import NEAR_FAR_KEY
+from .edit_alpha import EDIT_BACKGROUND
 
 DEPTH_RELEASED_KEY = "depth_released"
 """Batch key: rays of an edited view's grow region, whose captured depth no longer holds (no depth loss)."""
+
+ALPHA_FREE_KEY = "alpha_free"
+"""Batch key: rays of edited pixels that were either removed or painted the background's colour (the edit
+cannot say which): compared over EDIT_BACKGROUND, so that other views decide whether surface stays."""
 
 ALEXNET_HINT = (
     "LPIPS needs torchvision's AlexNet weights (alexnet-owt-7be5be79.pth). Offline, place that file in "
@@ -112,7 +119,8 @@ class In2NModel(NerfactoModel):
 
     def get_loss_dict(self, outputs, batch, metrics_dict=None) -> dict[str, torch.Tensor]:
         loss_dict = super().get_loss_dict(outputs, batch, metrics_dict)
-        loss_dict["rgb_loss"] = self.config.l1_loss_mult * loss_dict["rgb_loss"]
+        pred, target = self.loss_colours(outputs, batch)
+        loss_dict["rgb_loss"] = self.config.l1_loss_mult * self.rgb_loss(target, pred)
         weight = self.config.depth_loss_mult_edit if self.editing else self.config.depth_loss_mult
         if self.training and weight > 0 and "depth_image" in batch and "directions_norm" in outputs:
             loss_dict["depth_loss"] = weight * relative_depth_loss(
@@ -120,9 +128,6 @@ class In2NModel(NerfactoModel):
             )
         if self.lpips_loss is not None and self.training:
             size = self.config.patch_size
-            pred, target = self.renderer_rgb.blend_background_for_loss_computation(
-                pred_image=outputs["rgb"], pred_accumulation=outputs["accumulation"], gt_image=batch["image"]
-            )
             pred_patches = (pred.view(-1, size, size, 3).permute(0, 3, 1, 2) * 2 - 1).clamp(
                 -1, 1
             )  # [P,3,s,s]
@@ -132,6 +137,23 @@ class In2NModel(NerfactoModel):
                 self.config.lpips_loss_mult * self.lpips_loss(pred_patches, target_patches).mean()
             )
         return loss_dict
+
+    def loss_colours(self, outputs, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(predicted, target) RGB over the background the losses compare them on: nerfstudio's (random for
+        RGBA datasets while training), but EDIT_BACKGROUND on alpha-free rays."""
+        image = batch["image"].to(self.device)
+        free = batch.get(ALPHA_FREE_KEY)
+        random = self.renderer_rgb.background_color == "random"
+        if free is None or not (self.training and random and image.shape[-1] == 4):
+            return self.renderer_rgb.blend_background_for_loss_computation(
+                pred_image=outputs["rgb"], pred_accumulation=outputs["accumulation"], gt_image=image
+            )
+        background = torch.rand_like(outputs["rgb"])
+        edit_background = torch.tensor(EDIT_BACKGROUND, device=self.device, dtype=background.dtype)
+        background = torch.where(free.to(self.device), edit_background, background)
+        pred = outputs["rgb"] + background * (1.0 - outputs["accumulation"])
+        alpha = image[..., 3:]
+        return pred, image[..., :3] * alpha + background * (1.0 - alpha)
 
     def load_state_dict(self, state_dict, strict: bool = True, **kwargs):
         """Checkpoints of plain nerfacto hold LPIPS metric weights this model builds lazily: skip them."""

@@ -478,6 +478,9 @@ class EditSession:
             datamanager.replace_image(index, _read_png(edited, mode) if edited.is_file() else images[index])
             if edited.is_file():
                 self.pipeline.mark_edited(index)
+                free = layout.alpha_free_path(self.workdir, index)
+                if free.is_file():
+                    datamanager.set_alpha_free(index, _read_png(free, "L") >= 0.5)
         self._restore_step_state()
 
     def _load_base(self, path: Path) -> None:
@@ -507,6 +510,12 @@ class EditSession:
 
     def _on_edit(self, index: int, edited: torch.Tensor) -> None:
         path = layout.edited_image_path(self.workdir, index)
+        free = self.pipeline.datamanager.alpha_free_pixels(index)
+        free_path = layout.alpha_free_path(self.workdir, index)
+        if free.any():
+            _write_png_atomic(free_path, free.float().cpu().numpy())
+        else:
+            free_path.unlink(missing_ok=True)
         _write_png_atomic(path, edited.detach().float().cpu().numpy())
         self._emit(
             "edit", image_index=index, edits_done=self.pipeline.edits_done, step=self._step, path=str(path)

@@ -4,6 +4,7 @@
       session.json          params, plan, phase, step (atomic writes)
       dataset/              the prepared dataset: its images/NNNN.png are this edit's originals
       edited/NNNN.png       the newest edit of each view (written atomically as it is made)
+      edited/NNNN.alpha_free.png  its pixels of undecided opacity (RGBA shape edits only)
       checkpoints/latest.pt model, optimizers, schedulers, IDU state, current images
 
 Standard library only: the job service reads the layout without importing torch.
@@ -53,6 +54,12 @@ def edited_dir(workdir: Path) -> Path:
 def edited_image_path(workdir: Path, index: int) -> Path:
     """Where the newest edit of view `index` is (or will be) written."""
     return edited_dir(workdir) / image_name(index)
+
+
+def alpha_free_path(workdir: Path, index: int) -> Path:
+    """Where the alpha-free pixels of view `index`'s newest edit are kept (engine/edit_alpha.py; a 1-bit PNG,
+    written before the edit itself)."""
+    return edited_dir(workdir) / f"{index:04d}.alpha_free.png"
 
 
 def edited_images(workdir: Path) -> list[Path]:

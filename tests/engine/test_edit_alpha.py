@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import torch
 
-from in2n_server.engine.edit_alpha import KEY_HIGH, KEY_LOW, edited_mask, edited_rgba, over_background
+from in2n_server.engine.edit_alpha import KEY_HIGH, KEY_LOW, edited_mask, key_edit, over_background
+from in2n_server.engine.model import ALPHA_FREE_KEY, In2NModel
 from in2n_server.engine.regions import GrowRegion
 
 H = W = 16
@@ -31,6 +34,10 @@ def _with_square(view: torch.Tensor, rows: slice, cols: slice, colour: torch.Ten
     view = view.clone()
     view[rows, cols] = torch.cat([colour, torch.ones(1)])
     return view
+
+
+def edited_rgba(original: torch.Tensor, edit: torch.Tensor, grow: GrowRegion) -> torch.Tensor:
+    return key_edit(original, edit, grow).rgba
 
 
 def test_surface_on_the_keyed_background_becomes_opaque_inside_the_region_not_outside() -> None:
@@ -63,54 +70,64 @@ def test_with_no_region_the_edit_keeps_the_original_alpha() -> None:
     assert torch.equal(result, torch.cat([edit, original[..., 3:]], dim=-1))
 
 
-def test_a_shrunk_silhouette_becomes_empty_at_most_the_margin_deep() -> None:
+def test_a_shrunk_silhouette_is_alpha_free_at_most_the_margin_deep() -> None:
+    """Where the edit shows the background from the empty space inwards, the view no longer says whether
+    surface is there: its alpha stays the original's and the pixels are alpha-free (the loss compares them
+    over the background), at most the margin deep."""
     original = _with_square(_empty_view(), slice(4, 12), slice(4, 12), GREEN)
     edit = _white_edit()
     edit[8:12, 4:12] = PURPLE  # the edit keeps the lower half only
-    result = edited_rgba(original, edit, GrowRegion(original[..., 3] > 0, 4))
-    assert torch.all(result[4:8, 4:12, 3] == 0.0)
-    assert torch.all(result[8:12, 4:12, 3] == 1.0)
-    # with a margin of 2 px only what lies within 2 px of the empty space goes
-    shallow = edited_rgba(original, edit, GrowRegion(original[..., 3] > 0, 2))[..., 3]
-    assert torch.all(shallow[4:6, 4:12] == 0.0) and torch.all(shallow[6:8, 6:10] == 1.0)
+    keyed = key_edit(original, edit, GrowRegion(original[..., 3] > 0, 4))
+    assert torch.equal(keyed.alpha_free, _box(slice(4, 8), slice(4, 12)))
+    assert torch.equal(keyed.rgba[..., 3], original[..., 3])  # stored alpha: the original's
+    torch.testing.assert_close(keyed.rgba[4:8, 4:12, :3], WHITE.expand(4, 8, 3))  # asks for the background
+    torch.testing.assert_close(keyed.rgba[8:12, 4:12, :3], PURPLE.expand(4, 8, 3))
+    # with a margin of 2 px only what lies within 2 px of the empty space is undecided
+    shallow = key_edit(original, edit, GrowRegion(original[..., 3] > 0, 2)).alpha_free
+    assert torch.all(shallow[4:6, 4:12]) and not shallow[6:8, 6:10].any()
+    assert not shallow[8:, :].any()
 
 
-def test_a_surface_recoloured_white_keeps_its_alpha_but_for_its_border() -> None:
-    """White paint and a hole look alike to a key: only a removal that joins the empty space is one, so the
-    inside of a surface painted white stays (its border, as deep as the margin, is lost: the failure case)."""
+def test_a_surface_recoloured_white_keeps_its_alpha_and_only_its_border_is_undecided() -> None:
+    """White paint and a hole look alike to a key: only background that joins the empty space may be a
+    removal (alpha-free, for the other views to decide); the inside of a surface painted white is paint."""
     original = _with_square(_empty_view(), slice(2, 14), slice(2, 14), GREEN)
     painted = _white_edit()
     painted[2:14, 2:14] = 0.97
-    result = edited_rgba(original, painted, GrowRegion(original[..., 3] > 0, 2))[..., 3]
-    assert torch.all(result[4:12, 4:12] == 1.0)
-    assert torch.all(result[2:4, 2:14] == 0.0)
+    keyed = key_edit(original, painted, GrowRegion(original[..., 3] > 0, 2))
+    assert torch.all(keyed.rgba[..., 3] == original[..., 3])
+    assert not keyed.alpha_free[4:12, 4:12].any()
+    assert torch.all(keyed.alpha_free[2:4, 2:14])
     # an enclosed hole cannot open either: a white centre the rest of the surface surrounds
     holed = original[..., :3].clone()
     holed[6:10, 6:10] = WHITE
     holed = over_background(holed, original[..., 3:], False)
-    assert torch.all(edited_rgba(original, holed, GrowRegion(original[..., 3] > 0, 8))[6:10, 6:10, 3] == 1.0)
+    keyed = key_edit(original, holed, GrowRegion(original[..., 3] > 0, 8))
+    assert torch.all(keyed.rgba[6:10, 6:10, 3] == 1.0) and not keyed.alpha_free.any()
 
 
-def test_other_objects_in_a_masked_edits_region_never_become_empty() -> None:
+def test_other_objects_in_a_masked_edits_region_stay_decided() -> None:
     original = _with_square(_empty_view(), slice(4, 12), slice(2, 7), GREEN)  # the selected object
     original = _with_square(original, slice(4, 12), slice(7, 12), PURPLE)  # its neighbour
     mask = _box(slice(4, 12), slice(2, 7))
     edit = _white_edit()  # the editor whitened both
-    result = edited_rgba(original, edit, GrowRegion(mask, 8))[..., 3]
-    assert torch.all(result[4:12, 2:7] == 0.0)  # the selected object went
-    assert torch.all(result[4:12, 7:12] == 1.0)  # its neighbour stays: only the selection may shrink
+    keyed = key_edit(original, edit, GrowRegion(mask, 8))
+    assert torch.all(keyed.alpha_free[4:12, 2:7])  # the selected object may have gone
+    assert not keyed.alpha_free[:, 7:].any()  # its neighbour stays as it is: only the selection may shrink
+    assert torch.all(keyed.rgba[4:12, 2:12, 3] == 1.0)
 
 
-def test_a_white_original_object_stays_opaque() -> None:
+def test_empty_space_stays_empty_and_nothing_outside_the_region_is_undecided() -> None:
     original = _with_square(_empty_view(), slice(4, 12), slice(4, 12), torch.tensor([0.97, 0.97, 0.96]))
     edit = _white_edit()  # the editor leaves the white plate white: indistinguishable from the background
     everywhere = GrowRegion(torch.ones(H, W, dtype=torch.bool), 8)
-    result = edited_rgba(original, edit, everywhere)
-    assert torch.all(result[4:12, 4:12, 3] == 1.0)
-    assert torch.all(result[:4, :, 3] == 0.0)  # while the empty background stays empty
-    # a coloured original where the edit shows the background does go (the shrink above)
-    coloured = _with_square(original, slice(4, 12), slice(4, 12), GREEN)
-    assert torch.all(edited_rgba(coloured, edit, everywhere)[4:12, 4:12, 3] == 0.0)
+    keyed = key_edit(original, edit, everywhere)
+    assert torch.all(keyed.rgba[4:12, 4:12, 3] == 1.0)
+    assert torch.all(keyed.rgba[:4, :, 3] == 0.0)  # while the empty background stays empty
+    assert not keyed.alpha_free[original[..., 3] == 0].any()  # and is no undecided pixel: empty is known
+    small = GrowRegion(original[..., 3] > 0, 1)
+    keyed = key_edit(original, edit, small)
+    assert not keyed.alpha_free[~small.region()].any()
 
 
 def test_soft_edges_ramp_between_the_thresholds() -> None:
@@ -162,3 +179,21 @@ def test_the_edited_objects_mask_follows_growth_and_shrinkage_inside_the_region(
     expected[2:4, 4:8] = True  # the hat
     expected[4:8, 4:7] = True  # the object, less its removed column
     assert torch.equal(result, expected)
+
+
+def test_alpha_free_rays_are_compared_over_the_background_whatever_their_opacity() -> None:
+    """A removal (accumulation 0) and white paint (white, accumulation 1) both match an alpha-free target;
+    on other rays the random background still tells an empty prediction from an opaque target."""
+    renderer = SimpleNamespace(background_color="random")
+    model = SimpleNamespace(renderer_rgb=renderer, device="cpu", training=True)
+    target = torch.tensor([[1.0, 1.0, 1.0, 1.0]] * 2)  # opaque white as stored; the first ray alpha-free
+    batch = {"image": target, ALPHA_FREE_KEY: torch.tensor([[True], [False]])}
+    for rgb, accumulation in ((torch.zeros(2, 3), torch.zeros(2, 1)), (torch.ones(2, 3), torch.ones(2, 1))):
+        torch.manual_seed(0)
+        pred, gt = In2NModel.loss_colours(model, {"rgb": rgb, "accumulation": accumulation}, batch)
+        torch.testing.assert_close(pred[0], gt[0])
+    torch.manual_seed(0)
+    pred, gt = In2NModel.loss_colours(
+        model, {"rgb": torch.zeros(2, 3), "accumulation": torch.zeros(2, 1)}, batch
+    )
+    assert (pred[1] - gt[1]).abs().max() > 0.01  # empty against an opaque white target on a random background

@@ -17,7 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
-from in2n_server.engine.model import DEPTH_RELEASED_KEY, supervised_depth
+from in2n_server.engine import workdir as layout
+from in2n_server.engine.model import ALPHA_FREE_KEY, DEPTH_RELEASED_KEY, supervised_depth
 from in2n_server.engine.regions import grow_region
 from in2n_server.engine.session import EditSession
 from in2n_server.engine.types import EditParams
@@ -41,6 +42,18 @@ class BarEditor:
     ) -> torch.Tensor:
         self.calls += 1
         edited = original.clone()
+        edited[BAR] = PURPLE.to(edited)
+        return edited
+
+
+class EraserEditor(BarEditor):
+    """Shows the background everywhere but the bar: every object seems removed (or painted white)."""
+
+    def edit(
+        self, render: torch.Tensor, original: torch.Tensor, instruction: str, **_: object
+    ) -> torch.Tensor:
+        self.calls += 1
+        edited = torch.ones_like(original)
         edited[BAR] = PURPLE.to(edited)
         return edited
 
@@ -169,3 +182,35 @@ def test_the_edited_objects_mask_includes_what_a_masked_edit_grew(capture: Path,
     assert not after[bar & ~region].any()  # the bar beyond the region was never kept
     assert np.array_equal(after[~region], quarter[~region])
     assert np.array_equal(session.view_mask(1), before[1])  # views not edited keep their masks
+
+
+def test_undecided_pixels_are_sampled_kept_on_disk_and_survive_a_resume(
+    capture: Path, tmp_path: Path
+) -> None:
+    params = EditParams(
+        instruction="erase",
+        tier="in2n-cpu",
+        base_iterations=0,
+        edit_iterations=1,
+        optimize_cameras=False,
+        grow_margin=MARGIN,
+    )
+    workdir = tmp_path / "work"
+    session = EditSession.create(capture, workdir, params, editor=EraserEditor(), device="cpu")
+    session.pipeline.edit_views([0])
+    datamanager = session.pipeline.datamanager
+    free, original = datamanager.alpha_free_pixels(0).clone(), datamanager.original_image(0)
+    silhouette = original[..., 3] > 0
+    assert free.any() and torch.all(silhouette[free])  # only surface can be undecided
+    assert not free[_bar()].any()  # the bar is surface the edit shows: decided
+    stored = datamanager.current_image(0)[..., 3]
+    assert torch.equal(stored[~_bar()], original[..., 3][~_bar()])  # but for the bar, alpha as captured
+    assert not datamanager.alpha_free_pixels(1).any()  # not edited
+    assert layout.alpha_free_path(workdir, 0).is_file()
+    batch = datamanager.next_train(0)[1]
+    cameras, rows, cols = batch["indices"].unbind(-1)
+    assert torch.equal(batch[ALPHA_FREE_KEY][..., 0], datamanager.alpha_free[cameras, rows, cols, 0])
+    session.save()
+    del session
+    resumed = EditSession.resume(workdir, editor=EraserEditor(), device="cpu")
+    assert torch.equal(resumed.pipeline.datamanager.alpha_free_pixels(0), free)
