@@ -28,7 +28,7 @@ from PIL import Image
 from .dataparser import In2NDataParserConfig
 from .dataset import DEPTH_KEY, MASK_KEY, MASKS_MISSING
 from .depth_maps import read_depth_map
-from .edit_alpha import key_edit
+from .edit_alpha import key_edit, reshaped
 from .model import ALPHA_FREE_KEY, DEPTH_RELEASED_KEY
 from .regions import GrowRegion
 
@@ -111,12 +111,14 @@ class In2NDataManager(VanillaDataManager):
         self.grow_regions = torch.zeros(*originals.shape[:3], 1, dtype=torch.bool, device=device)
         # Edited pixels whose opacity the edit left undecided ([N, H, W, 1] bool; engine/edit_alpha.py).
         self.alpha_free = torch.zeros_like(self.grow_regions)
+        # Where an edited view's shape changed, so its captured depth no longer holds (edit_alpha.reshaped).
+        self.depth_released = torch.zeros_like(self.grow_regions)
         if self.has_alpha:
             self.image_batch[ALPHA_FREE_KEY] = self.alpha_free
         depths = self._load_depths()
         if depths is not None:
             self.image_batch["depth_image"] = depths.to(device)
-            self.image_batch[DEPTH_RELEASED_KEY] = self.grow_regions
+            self.image_batch[DEPTH_RELEASED_KEY] = self.depth_released
         self.train_pixel_sampler = self._get_pixel_sampler(
             self.train_dataset, self.config.train_num_rays_per_batch
         )
@@ -164,8 +166,21 @@ class In2NDataManager(VanillaDataManager):
         """[H, W] bool: where view `index`'s edit may have changed its silhouette (nowhere until edited)."""
         return self.grow_regions[index, ..., 0]
 
-    def set_grow_region(self, index: int, region: torch.Tensor) -> None:
-        self.grow_regions[index, ..., 0] = region.to(self.grow_regions.device).bool()
+    def set_grow_region(self, index: int, grow: GrowRegion) -> None:
+        """Record view `index`'s grow region, and release its depth where its stored edit changed shape
+        (call after the edit and its alpha-free pixels are stored)."""
+        self.grow_regions[index, ..., 0] = grow.region().to(self.grow_regions.device)
+        released = reshaped(
+            self.original_images[index, ..., 3],
+            self.current_image(index)[..., 3].cpu(),
+            self.alpha_free_pixels(index).cpu(),
+            grow,
+        )
+        self.depth_released[index, ..., 0] = released.to(self.depth_released.device)
+
+    def depth_released_pixels(self, index: int) -> torch.Tensor:
+        """[H, W] bool: where view `index`'s depth loss lets go (its edit changed the shape there)."""
+        return self.depth_released[index, ..., 0]
 
     def alpha_free_pixels(self, index: int) -> torch.Tensor:
         """[H, W] bool: view `index`'s pixels whose opacity its edit left undecided (engine/edit_alpha.py)."""
@@ -179,21 +194,26 @@ class In2NDataManager(VanillaDataManager):
 
         An RGB edit of an RGBA dataset keeps the original view's alpha outside the region of `grow` (None:
         everywhere), so it can never fill empty space there and bring back fog in front of the cameras;
-        inside it, the edit's alpha is keyed (engine/edit_alpha.py), and the region and the alpha-free pixels
-        are recorded. A stored RGBA view (a resumed session's) keeps the alpha-free pixels it had.
+        inside it, the edit's alpha is keyed (engine/edit_alpha.py), and the region, the alpha-free pixels and
+        where the depth lets go are recorded. Without `grow` the view has none of them (a resumed session
+        restores them after: `set_alpha_free`, then `set_grow_region`).
         """
         target = self.image_batch["image"]
+        free = torch.zeros(image.shape[:2], dtype=torch.bool)
         if image.shape[-1] == 3 and target.shape[-1] == 4:
             original = self.original_images[index].to(image.device, image.dtype)
             if grow is None:
                 image = torch.cat([image, original[..., 3:]], dim=-1)
-                self.set_alpha_free(index, torch.zeros(image.shape[:2], dtype=torch.bool))
             else:
                 image, free = key_edit(original, image, grow)
-                self.set_grow_region(index, grow.region())
-                self.set_alpha_free(index, free)
         if image.shape != target.shape[1:]:
             raise ValueError(
                 f"edited image has shape {tuple(image.shape)}, expected {tuple(target.shape[1:])}"
             )
         target[index] = image.to(target.device, target.dtype)
+        self.set_alpha_free(index, free)
+        if grow is not None:
+            self.set_grow_region(index, grow)
+        else:
+            self.grow_regions[index] = False
+            self.depth_released[index] = False

@@ -40,7 +40,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from .regions import GrowRegion
+from .regions import GrowRegion, dilate
 
 EDIT_BACKGROUND = (1.0, 1.0, 1.0)
 """What the editor sees behind the objects of an RGBA dataset: white, as product shots and IP2P's data."""
@@ -48,6 +48,8 @@ KEY_LOW = 0.1
 """RMS distance from the background (in [0, 1] colour units) below which an edited pixel is empty."""
 KEY_HIGH = 0.25
 """RMS distance from the background at and above which an edited pixel is opaque surface."""
+ALPHA_TOLERANCE = 1.5 / 255
+"""Alpha differences below this are the 8-bit rounding of a stored edit, not a changed shape."""
 MIN_BACKGROUND_SHARE = 0.02
 """Fewest pixels (a share of the view) that must show the background for its colour to be measured."""
 
@@ -115,6 +117,16 @@ def key_edit(original: torch.Tensor, edited: torch.Tensor, grow: GrowRegion) -> 
     inside = region[..., None]
     rgba = torch.cat([torch.where(inside, colour, edited), torch.where(inside, grown, alpha)], dim=-1)
     return KeyedEdit(rgba, free & region)
+
+
+def reshaped(
+    original_alpha: torch.Tensor, stored_alpha: torch.Tensor, alpha_free: torch.Tensor, grow: GrowRegion
+) -> torch.Tensor:
+    """[H, W] bool: where an edited view shows its shape changing (alpha other than captured, or alpha-free),
+    grown by the margin and kept inside the region: the captured depth no longer holds there. Everywhere
+    else, including an edit that only recolours, the surface stays where Blender saw it."""
+    changed = ((stored_alpha.float() - original_alpha.float()).abs() > ALPHA_TOLERANCE) | alpha_free.bool()
+    return dilate(changed, grow.steps) & grow.region().to(changed.device)
 
 
 def edited_mask(

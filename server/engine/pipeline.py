@@ -189,7 +189,7 @@ class In2NPipeline(VanillaPipeline):
         self.edited_views.add(index)
         grow = self.grow_region(index)
         if grow is not None:
-            self.datamanager.set_grow_region(index, grow.region())
+            self.datamanager.set_grow_region(index, grow)
 
     def _needs_masks(self) -> bool:
         return self.config.edit_region != "all" or self.config.crop_to_mask

@@ -477,10 +477,10 @@ class EditSession:
             mode = "RGBA" if self.has_alpha else "RGB"
             datamanager.replace_image(index, _read_png(edited, mode) if edited.is_file() else images[index])
             if edited.is_file():
-                self.pipeline.mark_edited(index)
                 free = layout.alpha_free_path(self.workdir, index)
                 if free.is_file():
                     datamanager.set_alpha_free(index, _read_png(free, "L") >= 0.5)
+                self.pipeline.mark_edited(index)
         self._restore_step_state()
 
     def _load_base(self, path: Path) -> None:

@@ -97,11 +97,16 @@ def grown(capture: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
         "regions": [datamanager.grow_region(i).clone() for i in range(4)],
         "batch": datamanager.next_train(0)[1],
         "grow_regions": datamanager.grow_regions.clone(),
+        "released": [datamanager.depth_released_pixels(i).clone() for i in range(4)],
+        "depth_released": datamanager.depth_released.clone(),
     }
     session.save()
     del session
     resumed = EditSession.resume(workdir, editor=BarEditor(), device="cpu")
     record["resumed_regions"] = [resumed.pipeline.datamanager.grow_region(i).clone() for i in range(4)]
+    record["resumed_released"] = [
+        resumed.pipeline.datamanager.depth_released_pixels(i).clone() for i in range(4)
+    ]
     record["resumed_stored"] = [resumed.pipeline.datamanager.current_image(i).clone() for i in range(4)]
     return record
 
@@ -123,11 +128,26 @@ def test_the_edit_becomes_surface_inside_the_grow_region_and_empty_stays_empty_o
         assert not grown["regions"][index].any()
 
 
-def test_the_depth_loss_lets_go_inside_the_grow_regions_of_edited_views(grown: dict) -> None:
+def test_the_depth_loss_lets_go_only_where_an_edited_view_changed_shape(grown: dict) -> None:
+    """The bar grew into empty space: the depth lets go there and up to the margin around it, inside the
+    grow region; where the edit kept the captured shape (the objects above and below the bar, recoloured or
+    not) the captured depth keeps pinning the surface."""
+    bar = _bar()
+    for index in (0, 1):
+        released, region = grown["released"][index], grown["regions"][index]
+        original = grown["originals"][index]
+        grew = bar & region & (original[..., 3] == 0)
+        assert grew.any() and torch.all(released[grew])
+        assert not (released & ~region).any()
+        far = torch.ones_like(bar)
+        far[BAR.start - 4 : BAR.stop + 4] = False  # more than the margin (3 px) from the bar
+        assert not released[far].any()
+    for index in (2, 3):
+        assert not grown["released"][index].any()
     batch = grown["batch"]
     cameras, rows, cols = batch["indices"].unbind(-1)
     released = batch[DEPTH_RELEASED_KEY][..., 0]
-    assert torch.equal(released, grown["grow_regions"][cameras, rows, cols, 0])
+    assert torch.equal(released, grown["depth_released"][cameras, rows, cols, 0])
     assert released.any() and (~released & (batch["depth_image"][..., 0] > 0)).any()
     depth = supervised_depth(batch, "cpu")[..., 0]
     assert torch.all(depth[released] == 0)  # 0: unknown, no loss (model.relative_depth_loss)
@@ -137,6 +157,7 @@ def test_the_depth_loss_lets_go_inside_the_grow_regions_of_edited_views(grown: d
 def test_a_resumed_session_keeps_the_grow_regions_and_the_edited_alpha(grown: dict) -> None:
     for index in range(4):
         assert torch.equal(grown["resumed_regions"][index], grown["regions"][index])
+        assert torch.equal(grown["resumed_released"][index], grown["released"][index])
         torch.testing.assert_close(
             grown["resumed_stored"][index], grown["stored"][index], atol=1 / 255, rtol=0
         )
@@ -149,7 +170,7 @@ def test_margin_zero_keeps_the_captured_alpha_and_the_depth(capture: Path, tmp_p
     stored, original = datamanager.current_image(0), datamanager.original_image(0)
     assert torch.equal(stored[..., 3], original[..., 3])
     assert torch.all(stored[..., :3][_bar()] == PURPLE)  # recoloured, even over empty pixels
-    assert not datamanager.grow_regions.any()
+    assert not datamanager.grow_regions.any() and not datamanager.depth_released.any()
 
 
 def _with_corner_masks(data: Path, out: Path) -> Path:
