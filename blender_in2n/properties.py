@@ -141,7 +141,7 @@ class IN2N_PG_settings(bpy.types.PropertyGroup):
         name="Grow Margin",
         description=(
             "How far an edit may reshape the objects beyond their silhouettes, as a share of the image's "
-            "longer side (0: the captured silhouettes stay)"
+            "longer side (0: the captured silhouettes stay, the edit only recolours)"
         ),
         **property_range("grow_margin"),
     )

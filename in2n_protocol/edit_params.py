@@ -94,9 +94,9 @@ class EditParams:
     """all: the instruction may change every pixel; masked: only the scene's masks (the selected objects)."""
     crop_to_mask: bool = _param(False)
     """Edit a square around each view's mask at the editor's working size, pasted back (needs masks)."""
-    grow_margin: float = _param(0.0, ge=0.0, le=0.5)
+    grow_margin: float = _param(0.05, ge=0.0, le=0.5)
     """RGBA scenes: how far an edit may reshape beyond the masks (masked) or silhouettes, as a share of the
-    longer image side; 0 (the default until a margin is measured to help) keeps the captured alpha."""
+    longer image side; 0 keeps the captured alpha (the edit only recolours). 0.05 measured best."""
     max_image_size: int = _param(512, scope=SERVER, ge=8, le=8192)
     """Longer image side after downscaling, in pixels (IP2P slows and runs out of memory above 512)."""
     model: str | None = _param(None, scope=SERVER)
