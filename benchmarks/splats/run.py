@@ -9,7 +9,7 @@ NeRF's own renders against Blender's render of the scene at held-out cameras nob
 SSIM, all composited on white). Also times the two exports.
 
     .venv/bin/python -m benchmarks.splats.run [--scenes object tabletop] [--size 64 --views 24 --steps 800]
-        [--points 50000] [--no-edited-pair] [--blender .venv-blender-5.3/bin/python]
+        [--points 50000] [--no-edited-pair] [--reuse] [--blender .venv-blender-5.3/bin/python]
 
 Writes benchmarks/results/splats.json and splats.png (rows: Blender's render, NeRF, splats, point cloud).
 """
@@ -69,8 +69,11 @@ def blender_renders(blender: Path, cameras: Path, files: dict[str, Path], out: P
 def measure(scene: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """A reconstruction-report scene: the base NeRF against Blender's render of the scene."""
     data = capture_scene(scene, "blender", args.size, args.views, args.heldout)
-    shutil.rmtree(work, ignore_errors=True)
-    session, _ = train_reconstruction(data / "train", work / "job", args.steps, args.seed)
+    session = reused(work / "job", args)
+    if session is None:
+        shutil.rmtree(work, ignore_errors=True)
+        session, _ = train_reconstruction(data / "train", work / "job", args.steps, args.seed)
+        session.save()
     held = load_views(data / "heldout")
     cameras = [camera for camera, _, _ in held]
     references = [colour for _, colour, _ in held]
@@ -82,12 +85,26 @@ def measure_edited_pair(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     settings): the edited NeRF against Blender's render of the edited scene."""
     pair = render_scene_pair("object", RESULTS / "cache")
     held_out = HeldOut(pair)
-    shutil.rmtree(work, ignore_errors=True)
-    session = edited_with_reference(pair, work, FusionConfig(seed=args.seed), held_out, print)
+    session = reused(work / "edit", args)
+    if session is None:
+        shutil.rmtree(work, ignore_errors=True)
+        session = edited_with_reference(pair, work, FusionConfig(seed=args.seed), held_out, print)
+        session.save()
     cameras_json = pair.heldout_edited_dir / "transforms.json"
     return score(
         "object (edited)", session, held_out.cameras, cameras_json, list(held_out.edited), args, work
     )
+
+
+def reused(workdir: Path, args: argparse.Namespace) -> EditSession | None:
+    """With `--reuse`, the session an earlier run of the same settings saved in `workdir` (None: train).
+
+    Only the exports and Blender's renders are then measured again; the settings are not checked, so
+    reuse only after a run with the same --size, --views, --steps and --seed."""
+    if not args.reuse or not (workdir / "checkpoints").is_dir():
+        return None
+    print(f"reusing the trained session in {workdir}")
+    return EditSession.open_for_export(workdir, device="cpu")
 
 
 def score(
@@ -178,6 +195,11 @@ def main(argv: list[str] | None = None) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also the fusion benchmark's object pair after its IDU run (rolling, reference editor)",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="open the sessions an earlier run (same settings) saved instead of training them again",
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument(

@@ -200,6 +200,7 @@ def test_a_flat_view_gives_hand_computed_gaussians(monkeypatch: pytest.MonkeyPat
     42 Gaussians: the most for which the view is rendered at its own 8 x 8 (then drawn from its 64 pixels).
     """
     monkeypatch.setattr(splats_module, "GAP_SHARE", 0.0)
+    monkeypatch.setattr(splats_module, "MAX_STRETCH", 1.0)  # round discs (off-centre pixels are oblique)
     count = 42
     out = read_splats(splats_ply(splats(FlatView(), num_points=count)))
     assert len(out["x"]) == count
@@ -223,6 +224,30 @@ def test_a_flat_view_gives_hand_computed_gaussians(monkeypatch: pytest.MonkeyPat
     np.testing.assert_allclose(rotations, np.tile([0.5**0.5, -(0.5**0.5), 0, 0], (count, 1)), atol=1e-6)
 
 
+def test_an_oblique_pixel_stretches_along_the_ray_in_the_surface(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A floor (normal +y) seen at 45 degrees: the pixel covers sqrt(2) footprints along the ray's
+    direction in the floor (+z here), one across it; at a grazing 84 degrees the stretch stops at
+    MAX_STRETCH. The disc's local x is that direction, its z the normal."""
+    monkeypatch.setattr(splats_module, "MAX_STRETCH", 3.0)
+    normals = np.tile(NORMAL, (3, 1))
+    rays = np.array([[0.0, -1.0, 1.0], [0.0, -0.1, math.sqrt(0.99)], [0.0, -2.0, 0.0]])
+    stretch, across = splats_module.oblique_stretch(rays, normals)
+    np.testing.assert_allclose(stretch, [math.sqrt(2), 3.0, 1.0], rtol=1e-9)
+    np.testing.assert_allclose(across[:2], [[0, 0, 1], [0, 0, 1]], atol=1e-9)
+    assert abs(across[2] @ NORMAL) < 1e-9 and np.linalg.norm(across[2]) == pytest.approx(1.0)
+    sigmas = splats_module.flat_sigmas(np.full(3, 0.1), stretch)
+    np.testing.assert_allclose(sigmas[0], [0.1 * math.sqrt(2), 0.1, 0.1 * NORMAL_SHARE], rtol=1e-6)
+    quaternions = splats_module.disc_rotations(normals, across, stretch > 1)
+    for q, axis in zip(quaternions[:2], across[:2], strict=True):
+        rotation = rotation_matrix(q.astype(np.float64))
+        np.testing.assert_allclose(rotation @ [0, 0, 1], NORMAL, atol=1e-6)
+        np.testing.assert_allclose(rotation @ [1, 0, 0], axis, atol=1e-6)
+    # Not stretched: the shortest rotation, as for round discs.
+    np.testing.assert_allclose(quaternions[2], rotations_to(NORMAL[None])[0], atol=1e-7)
+
+
 def sphere_normals_error(gaussians: Splats) -> np.ndarray:
     radial = (gaussians.positions - CENTRE) / np.linalg.norm(gaussians.positions - CENTRE, axis=1)[:, None]
     return np.sum(radial * gaussians.normals, axis=1)
@@ -235,12 +260,21 @@ def test_sparse_splats_grow_to_their_neighbours_spacing() -> None:
     np.testing.assert_allclose(splats_module.neighbour_spacing(square), (2 + math.sqrt(2)) / 3)
     assert splats_module.neighbour_spacing(square[:3]).tolist() == [0.0, 0.0, 0.0]  # too few to tell
     sparse = read_splats(splats_ply(splats(FlatView(), num_points=4)))  # 4 of 64 pixels: far apart
-    dense = read_splats(splats_ply(splats(FlatView(), num_points=42)))
-    assert np.exp(sparse["scale_0"]).min() > np.exp(dense["scale_0"]).max()
+    # ... but by at most GAP_CAP times the footprint rule (0.45 inside, 0.25 at the border)
+    footprint = DEPTH / FOCAL
+    grown = np.exp(sparse["scale_1"])
+    assert np.all(grown <= splats_module.GAP_CAP * IN_PLANE_FOOTPRINTS * footprint * (1 + 1e-5))
+    assert np.all(grown > EDGE_FOOTPRINTS * footprint * 1.01)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(splats_module, "GAP_CAP", math.inf)
+        sparse = read_splats(splats_ply(splats(FlatView(), num_points=4)))
+        dense = read_splats(splats_ply(splats(FlatView(), num_points=42)))
+    assert np.exp(sparse["scale_1"]).min() > np.exp(dense["scale_1"]).max()
 
 
 def test_splats_lie_on_the_sphere_as_discs_along_its_surface(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(splats_module, "GAP_SHARE", 0.0)  # the footprint rule alone
+    monkeypatch.setattr(splats_module, "MAX_STRETCH", 1.0)  # round discs
     scene = SphereScene()
     gaussians = splats(scene, num_points=5000)
     points, colours = point_cloud(scene, num_points=5000)
