@@ -493,11 +493,15 @@ class EditSession:
         self._restore_step_state()
 
     def _restore_step_state(self) -> None:
-        """Bring step-driven state (nerfacto's proposal-weight annealing) to the loaded NeRF step, so that a
-        render right after loading equals one right before saving (the next step would set it anyway)."""
+        """Bring step-driven state (nerfacto's proposal-weight annealing) to where the saved NeRF left it, so
+        that a render right after loading equals one right before saving: the last step that ran was number
+        `done - 1` (the next step sets its own anyway)."""
+        done = self.plan.step_offset + self._step
+        if done == 0:
+            return
         for callback in self.callbacks:
             callback.run_callback_at_location(
-                self.plan.step_offset + self._step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION
+                done - 1, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION
             )
 
     def _load_optimizers(self, checkpoint: dict[str, Any]) -> None:

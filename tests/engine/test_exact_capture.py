@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from in2n_server.engine import workdir as layout
 from in2n_server.engine.session import EditSession
 from in2n_server.engine.types import CameraSpec, EditParams
 from in2n_server.export.pointcloud import point_cloud
@@ -98,7 +99,7 @@ def test_exported_points_lie_on_the_objects(scene, run: dict) -> None:
 def test_edits_keep_the_original_alpha_outside_their_grow_regions_on_disk_and_after_a_resume(
     run: dict,
 ) -> None:
-    edited_files = sorted((run["workdir"] / "edited").glob("*.png"))
+    edited_files = layout.edited_images(run["workdir"])
     assert edited_files
     for path in edited_files:
         index = int(path.stem)

@@ -67,8 +67,9 @@ def run(tiny_scene, tiny_ip2p_dir: Path, tmp_path_factory: pytest.TempPathFactor
     record["resumed_progress"] = resumed.progress
     record["camera_lr_after_resume"] = resumed.optimizers.schedulers["camera_opt"].get_last_lr()[0]
     record["images_after_resume"] = {i: resumed.edited_image(i) for i in range(resumed.num_images)}
-    resumed.run()
+    resumed.run()  # saves at exit
     record["final"] = resumed.progress
+    record["final_render"] = resumed.render(resumed.training_cameras[0].resized(24, 24)).rgb
     record["resumed_events"] = resumed_events
     record["session"] = resumed
     return record
@@ -188,5 +189,7 @@ def test_export_session_never_loads_an_editor(run: dict) -> None:
     assert exporter.progress.step == BASE + EDIT
     result = exporter.render(exporter.training_cameras[0].resized(24, 24))
     assert result.rgb.shape == (24, 24, 3) and np.isfinite(result.depth).all()
+    # the saved NeRF renders as the training session did right after saving (step-driven state included)
+    np.testing.assert_array_equal(result.rgb, run["final_render"])
     with pytest.raises(RuntimeError, match="export only"):
         exporter.pipeline.get_editor().edit(torch.zeros(2, 2, 3), torch.zeros(2, 2, 3), "x", view_index=0)
