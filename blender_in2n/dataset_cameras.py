@@ -8,20 +8,15 @@ import bpy
 from mathutils import Matrix
 
 from . import camera_math
+from .scene_collections import linked_collection, remove_cameras
 
 DATASET_COLLECTION = "In2N Dataset Cameras"
 
 
 def show_dataset_cameras(context: Any, cameras: list[dict[str, Any]]) -> list[Any]:
     """Create camera objects for a server dataset's cameras (replacing earlier ones) in their collection."""
-    collection = bpy.data.collections.get(DATASET_COLLECTION) or bpy.data.collections.new(DATASET_COLLECTION)
-    if collection.name not in context.scene.collection.children:
-        context.scene.collection.children.link(collection)
-    for ob in list(collection.objects):
-        data = ob.data
-        bpy.data.objects.remove(ob)
-        if data is not None and data.users == 0:
-            bpy.data.cameras.remove(data)
+    collection = linked_collection(context.scene, DATASET_COLLECTION)
+    remove_cameras(collection)
     created = []
     for i, cam in enumerate(cameras):
         settings = camera_math.blender_settings(

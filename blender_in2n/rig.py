@@ -11,6 +11,7 @@ from mathutils import Matrix, Vector
 
 from . import camera_math
 from .errors import CaptureError
+from .scene_collections import linked_collection, remove_cameras
 
 RIG_COLLECTION = "In2N Capture Rig"
 RIG_KINDS = ("ORBIT", "HEMISPHERE", "SPHERE")
@@ -94,12 +95,8 @@ def make_rig(context: Any, kind: str, count: int, radius: float = 0.0, lens: flo
     half = max((hi - lo).length / 2.0, 1e-3)
     if radius <= 0:
         radius = 1.15 * camera_math.fov_radius(half, lens, 36.0)
-    collection = _rig_collection(context.scene)
-    for ob in list(collection.objects):
-        data = ob.data
-        bpy.data.objects.remove(ob)
-        if data is not None and data.users == 0:
-            bpy.data.cameras.remove(data)
+    collection = linked_collection(context.scene, RIG_COLLECTION)
+    remove_cameras(collection)
     cameras = []
     for i, position in enumerate(rig_positions(kind, count, center, radius)):
         data = bpy.data.cameras.new(f"In2N Rig {i:03d}")
@@ -113,12 +110,3 @@ def make_rig(context: Any, kind: str, count: int, radius: float = 0.0, lens: flo
         cameras.append(ob)
     context.view_layer.update()
     return cameras
-
-
-def _rig_collection(scene: Any) -> Any:
-    collection = bpy.data.collections.get(RIG_COLLECTION)
-    if collection is None:
-        collection = bpy.data.collections.new(RIG_COLLECTION)
-    if collection.name not in scene.collection.children:
-        scene.collection.children.link(collection)
-    return collection

@@ -19,6 +19,7 @@ from typing import Any
 import bpy
 
 from . import compat
+from .scene_collections import linked_collection
 
 RESULT_COLLECTION = "In2N Results"
 POINTS_NODE_GROUP = "In2N Points"
@@ -158,12 +159,7 @@ def _replace_materials(ob: Any, material: Any) -> None:
 
 
 def results_collection(scene: Any) -> Any:
-    collection = bpy.data.collections.get(RESULT_COLLECTION)
-    if collection is None:
-        collection = bpy.data.collections.new(RESULT_COLLECTION)
-    if collection.name not in scene.collection.children:
-        scene.collection.children.link(collection)
-    return collection
+    return linked_collection(scene, RESULT_COLLECTION)
 
 
 def _move_to_collection(ob: Any, collection: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from in2n_server.engine.session import EditSession
-from in2n_server.engine.types import CameraSpec
+from in2n_server.engine.types import CameraSpec, EditParams
 
 from .metrics import mean_scores
 from .reference_editor import ReferenceEditor, ReferenceEditorSettings
@@ -114,6 +114,30 @@ def edited_with_reference(
     return session
 
 
+def start_edit(
+    pair: ScenePair,
+    schedule: str,
+    config: FusionConfig,
+    editor_settings: ReferenceEditorSettings,
+    base_workdir: Path,
+    workdir: Path,
+    **changes: Any,
+) -> tuple[EditSession, ReferenceEditor, EditParams]:
+    """A session that edits `pair` from the base checkpoint with `schedule`'s parameters (and `changes` to
+    them), its reference editor (exact edits for the ceiling), and the parameters."""
+    _, originals = load_dataset(pair.train_dir)
+    _, targets = load_dataset(pair.train_edited_dir)
+    params = dataclasses.replace(schedule_params(schedule, len(originals), config), **changes)
+    settings = EXACT if VARIANTS[schedule].exact_edits else editor_settings
+    editor = ReferenceEditor(
+        targets, originals, settings, diffusion_steps=params.diffusion_steps, scale_steps=params.scale_steps
+    )
+    session = EditSession.create(
+        pair.train_dir, workdir, params, editor=editor, device=config.device, base_checkpoint=base_workdir
+    )
+    return session, editor, params
+
+
 def run_schedule(
     pair: ScenePair,
     schedule: str,
@@ -125,16 +149,7 @@ def run_schedule(
     log: Log,
 ) -> dict[str, Any]:
     """One schedule's edit from the base checkpoint; returns its quality curve and totals."""
-    _, originals = load_dataset(pair.train_dir)
-    _, targets = load_dataset(pair.train_edited_dir)
-    params = schedule_params(schedule, len(originals), config)
-    settings = EXACT if VARIANTS[schedule].exact_edits else editor_settings
-    editor = ReferenceEditor(
-        targets, originals, settings, diffusion_steps=params.diffusion_steps, scale_steps=params.scale_steps
-    )
-    session = EditSession.create(
-        pair.train_dir, workdir, params, editor=editor, device=config.device, base_checkpoint=base_workdir
-    )
+    session, editor, params = start_edit(pair, schedule, config, editor_settings, base_workdir, workdir)
 
     last_renders: list[np.ndarray] = []
 

@@ -38,10 +38,10 @@ from in2n_server.export.pointcloud import point_cloud
 from ..recon.geometry_metrics import diagonal, precision_completeness
 from .local_edit import region_psnr
 from .metrics import mean_scores, silhouette_iou
-from .reference_editor import ReferenceEditor, ReferenceEditorSettings
-from .runner import EXACT, HeldOut, train_base
-from .scenes import WHITE, RenderSettings, load_alphas, load_dataset, load_masks, render_scene_pair
-from .schedules import VARIANTS, FusionConfig, schedule_params
+from .reference_editor import ReferenceEditorSettings
+from .runner import HeldOut, start_edit, train_base
+from .scenes import WHITE, RenderSettings, load_alphas, load_masks, render_scene_pair
+from .schedules import FusionConfig
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 CACHE = RESULTS / "cache"
@@ -117,14 +117,8 @@ def run_edit(
     reference: Reference,
 ) -> dict[str, Any]:
     """One edit from the base checkpoint with this schedule and grow margin, measured."""
-    _, originals = load_dataset(pair.train_dir)
-    _, targets = load_dataset(pair.train_edited_dir)
-    params = dataclasses.replace(schedule_params(schedule, len(originals), config), grow_margin=margin)
-    settings = EXACT if VARIANTS[schedule].exact_edits else ReferenceEditorSettings(seed=config.seed)
-    editor = ReferenceEditor(targets, originals, settings, diffusion_steps=params.diffusion_steps)
-    session = EditSession.create(
-        pair.train_dir, work, params, editor=editor, device=config.device, base_checkpoint=base_dir
-    )
+    settings = ReferenceEditorSettings(seed=config.seed)
+    session, editor, _ = start_edit(pair, schedule, config, settings, base_dir, work, grow_margin=margin)
     started = time.perf_counter()
     for _ in range(config.edit_steps):
         session.step()

@@ -66,7 +66,7 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return scene.root
 
 
-def _session(data: Path, workdir: Path, **overrides: object) -> EditSession:
+def _session(data: Path, workdir: Path, editor: object = None, **overrides: object) -> EditSession:
     params = EditParams(
         instruction="add a purple bar",
         tier="in2n-cpu",
@@ -75,7 +75,7 @@ def _session(data: Path, workdir: Path, **overrides: object) -> EditSession:
         optimize_cameras=False,
         **overrides,  # type: ignore[arg-type]
     )
-    return EditSession.create(data, workdir, params, editor=BarEditor(), device="cpu")
+    return EditSession.create(data, workdir, params, editor=editor or BarEditor(), device="cpu")
 
 
 def _bar() -> torch.Tensor:
@@ -208,16 +208,8 @@ def test_the_edited_objects_mask_includes_what_a_masked_edit_grew(capture: Path,
 def test_undecided_pixels_are_sampled_kept_on_disk_and_survive_a_resume(
     capture: Path, tmp_path: Path
 ) -> None:
-    params = EditParams(
-        instruction="erase",
-        tier="in2n-cpu",
-        base_iterations=0,
-        edit_iterations=1,
-        optimize_cameras=False,
-        grow_margin=MARGIN,
-    )
     workdir = tmp_path / "work"
-    session = EditSession.create(capture, workdir, params, editor=EraserEditor(), device="cpu")
+    session = _session(capture, workdir, editor=EraserEditor(), grow_margin=MARGIN)
     session.pipeline.edit_views([0])
     datamanager = session.pipeline.datamanager
     free, original = datamanager.alpha_free_pixels(0).clone(), datamanager.original_image(0)
