@@ -3,10 +3,10 @@
 L1 (rather than nerfacto's MSE) and LPIPS on 32x32 patches are the paper's choices: edited views
 disagree in detail, and these losses let the NeRF settle on structure rather than average colours.
 Where the dataset has exact depth (Blender knows it), a relative L1 loss on the expected ray distance
-pins the surfaces in place; it weighs less while editing, and not at all inside the grow regions of edited
-views (`DEPTH_RELEASED_KEY`), where an edit may have moved, added or removed surface. Rays of edited pixels
-whose opacity the edit leaves undecided (`ALPHA_FREE_KEY`, engine/edit_alpha.py) are compared over the
-editor's background instead of nerfstudio's random one: their colour is supervised, their opacity is not.
+pins the surfaces in place; it weighs less while editing, and not at all where an edited view's shape
+changed (`DEPTH_RELEASED_KEY`, engine/edit_alpha.py `reshaped`): there an edit moved, added or removed
+surface. Rays of edited pixels whose opacity the edit leaves undecided (`ALPHA_FREE_KEY`) are compared over
+the editor's background instead of nerfstudio's random one: their colour is supervised, their opacity not.
 A bounded scene's near and far planes come from the dataparser's metadata (engine/dataparser.py).
 """
 
@@ -25,7 +25,7 @@ from .dataparser import NEAR_FAR_KEY
 from .edit_alpha import EDIT_BACKGROUND
 
 DEPTH_RELEASED_KEY = "depth_released"
-"""Batch key: rays of an edited view's grow region, whose captured depth no longer holds (no depth loss)."""
+"""Batch key: rays where an edited view's shape changed: its captured depth no longer holds (no loss)."""
 
 ALPHA_FREE_KEY = "alpha_free"
 """Batch key: rays of edited pixels that were either removed or painted the background's colour (the edit
