@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .backproject import SurfaceView, scaled_cameras, session_masks, session_region, surface_views
+from .coverage import coverage_views
 from .errors import NO_SURFACE_YET, NothingToExportError
 
 
@@ -33,8 +34,9 @@ def sized_surface_views(
     """The training cameras' surface views, rendered so that a little over `num_points` pixels are kept.
 
     The first size assumes most pixels are opaque; when far fewer come out, the views are rendered once
-    more, larger. Shared by the point cloud and the splats, so both sample the surface the same way.
-    NothingToExportError when no pixel is kept.
+    more, larger. Without masks, the cameras turned up and down add the surface the training views
+    barely see (`coverage_views`). Shared by the point cloud and the splats, so both sample the surface
+    the same way. NothingToExportError when no pixel is kept.
     """
     cameras = session.training_cameras
     region = session_region(session, crop)
@@ -48,6 +50,8 @@ def sized_surface_views(
         views = surface_views(session, scaled_cameras(cameras, scale), region, masks=masks)
     if kept_count(views) == 0:
         raise NothingToExportError(NO_SURFACE_YET)
+    if masks is None:  # masks exist for the training views only: a masked export keeps to them
+        views += coverage_views(session, views, region)
     return views
 
 
