@@ -80,7 +80,7 @@ EXPORT_PARAMS = {
     "num_points": Bounded(200_000, 1, 10_000_000, "point cloud and splats: points (Gaussians) to keep"),
     "resolution": Bounded(128, 16, 256, "mesh: voxels along the longest side"),
     "sh_degree": Bounded(
-        0, 0, 3, "splats: spherical-harmonics degree (0: colour only; 1..3 add view-dependent colour)"
+        3, 0, 3, "splats: spherical-harmonics degree (0: colour only; 1..3 add view-dependent colour)"
     ),
     "texture_size": Bounded(1024, 64, 4096, "textures and textured meshes: texels along each side"),
     "faces": Bounded(200_000, 100, 5_000_000, "mesh: at most this many triangles (quadric decimation)"),

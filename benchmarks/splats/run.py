@@ -32,6 +32,7 @@ from PIL import Image
 from in2n_server.engine.session import EditSession
 from in2n_server.engine.types import CameraSpec
 from in2n_server.export.pointcloud import point_cloud
+from in2n_server.export.sh import DEFAULT_SH_DEGREE
 from in2n_server.export.splats import splats
 from in2n_server.export.writers import write_point_cloud, write_splats
 
@@ -187,7 +188,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--heldout", type=int, default=6, help="held-out views per scene")
     parser.add_argument("--steps", type=int, default=800, help="NeRF training steps")
     parser.add_argument("--points", type=int, default=50000, help="splats and points per export")
-    parser.add_argument("--sh-degree", type=int, default=0, help="spherical-harmonics degree of the splats")
+    parser.add_argument(
+        "--sh-degree", type=int, default=DEFAULT_SH_DEGREE, help="spherical-harmonics degree of the splats"
+    )
     parser.add_argument("--samples", type=int, default=16, help="Cycles samples of the result renders")
     parser.add_argument("--seed", type=int, default=0, help="training (and reference editor) seed")
     parser.add_argument(

@@ -31,7 +31,12 @@ SH_C3 = (
 )
 MAX_SH_DEGREE = EXPORT_PARAMS["sh_degree"].max  # the basis above goes up to degree 3
 DEFAULT_SH_DEGREE = EXPORT_PARAMS["sh_degree"].default
-"""Colour only (f_dc): what every importer reads; higher degrees add view-dependent colour."""
+"""Degree 3, the reference 3DGS layout (45 `f_rest` values, which the KIRI add-on's older importer needs).
+Fitting the bands to every view that sees a splat, instead of taking its own pixel's colour, was measured
+in Blender 5.3 at held-out cameras (splats benchmark, third round): degree 0 / 1 / 3 gave 32.04 / 33.83 /
+34.27 dB on `tabletop`, 34.39 / 34.67 / 34.81 on `object`, 25.63 / 26.24 / 26.26 on the edited pair, 35.55 /
+36.07 / 35.98 on `artist`, 24.90 / 24.84 / 24.85 on `room`. It costs file size (59 floats a splat
+instead of 14) and a few seconds of fitting."""
 
 
 def coefficient_count(degree: int) -> int:
