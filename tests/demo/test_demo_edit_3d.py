@@ -30,7 +30,7 @@ from tools.demo_editor.metrics import edge_correlation, hue_share  # noqa: E402
 pytestmark = pytest.mark.slow  # trains, renders or starts a process: not in the fast tier
 
 BLUE_HUE = 225.0
-BASE_STEPS, EDIT_STEPS = 400, 300
+BASE_STEPS, EDIT_STEPS = 250, 300
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +81,7 @@ def test_heldout_views_follow_the_instruction(edit_run: dict) -> None:
 
 # Measured with the committed weights (2026-12-02, run 5, `tools/demo_editor/tune_idu.py`): held-out edge
 # correlation with the photos 0.85 for the reconstruction, 0.80 after the edit (ratio 0.95); blue share 0.88.
+# At 250 base steps (2026-12-06, the suite's time): 0.79 and 0.79, blue share 0.88; 200 edit steps fell to 0.42.
 def test_heldout_views_keep_the_scene_structure(edit_run: dict) -> None:
     baseline = [edge_correlation(b, p) for b, p in zip(edit_run["before"], edit_run["photos"], strict=True)]
     correlations = [
