@@ -17,6 +17,17 @@ from pathlib import Path
 
 import pytest
 
+
+def _share_the_cores() -> None:
+    """Under pytest-xdist (`-n`, pyproject's addopts) each worker gets its share of the cores, for torch
+    and for the servers and Blenders it starts: two workers with a thread per core each would slow both
+    several times over. Set before anything imports torch; an explicit OMP_NUM_THREADS wins."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+
+
+_share_the_cores()
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="in2n-tests-"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -88,14 +88,14 @@ def measure(scene: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenes", nargs="*", choices=SCENES, default=list(SCENES))
+    parser.add_argument("--scenes", nargs="*", choices=SCENES, default=list(SCENES), help="recon scenes")
     parser.add_argument("--size", type=int, default=64, help="capture size, px (the splats benchmark's)")
     parser.add_argument("--views", type=int, default=24, help="training views per scene")
     parser.add_argument("--heldout", type=int, default=6, help="held-out views per scene")
     parser.add_argument("--steps-base", type=int, default=800, help="base steps, when none is saved")
     parser.add_argument("--steps", type=int, default=300, help="IDU steps of the recolouring")
     parser.add_argument("--points", type=int, default=50000, help="exported points")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="reference editor seed (and base, when trained)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for edit_fog.json")
     args = parser.parse_args(argv)

@@ -81,7 +81,7 @@ def test_heldout_views_follow_the_instruction(edit_run: dict) -> None:
 
 # Measured with the committed weights (2026-12-02, run 5, `tools/demo_editor/tune_idu.py`): held-out edge
 # correlation with the photos 0.85 for the reconstruction, 0.80 after the edit (ratio 0.95); blue share 0.88.
-# At 250 base steps (2026-12-06, the suite's time): 0.79 and 0.79, blue share 0.88; 200 edit steps fell to 0.42.
+# At 250 base steps (2026-12-06, for the suite's time): 0.79 and 0.79, blue share 0.88 (200 edit steps: 0.42).
 def test_heldout_views_keep_the_scene_structure(edit_run: dict) -> None:
     baseline = [edge_correlation(b, p) for b, p in zip(edit_run["before"], edit_run["photos"], strict=True)]
     correlations = [
