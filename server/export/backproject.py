@@ -155,16 +155,24 @@ def surface_views(
     """
     if masks is not None and len(masks) != len(cameras):
         raise ValueError(f"{len(masks)} masks for {len(cameras)} cameras")
-    views = []
-    for camera in cameras:
-        render = session.render(camera)
-        world, keep = surface_pixels(render, camera, min_accumulation, region)
-        views.append(SurfaceView(camera, render, world, keep))
+    views = rendered_views(session, cameras, region, min_accumulation)
     for view, agreed in zip(views, multi_view_agreement(views), strict=True):
         view.keep &= agreed
     if masks is not None:
         for view, mask in zip(views, masks, strict=True):
             view.keep &= resize_mask(mask, view.camera.height, view.camera.width)
+    return views
+
+
+def rendered_views(
+    session: Any, cameras: list[CameraSpec], region: Region, min_accumulation: float = MIN_ACCUMULATION
+) -> list[SurfaceView]:
+    """Every camera rendered, its opaque in-region pixels kept (before any agreement between views)."""
+    views = []
+    for camera in cameras:
+        render = session.render(camera)
+        world, keep = surface_pixels(render, camera, min_accumulation, region)
+        views.append(SurfaceView(camera, render, world, keep))
     return views
 
 

@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 
 from ..engine.types import CameraSpec
-from .backproject import MIN_AGREEING_VIEWS, Region, SurfaceView, surface_pixels, view_lookup
+from .backproject import (
+    MIN_AGREEING_VIEWS,
+    Region,
+    SurfaceView,
+    rendered_views,
+    scaled_cameras,
+    view_lookup,
+)
 
 TURN_SHARE = 0.45
 """The turn up and down, as a share of the camera's vertical field of view: the turned frames overlap
@@ -57,16 +64,8 @@ def coverage_views(session: Any, views: list[SurfaceView], region: Region) -> li
     other views (training or turned: the fog test of `multi_view_agreement`), and not already kept by a
     training view at the same depth (so nothing is sampled twice and the detail stays the sharper views').
     """
-    cameras = [view.camera for view in views]
-    small = [
-        camera.resized(max(8, round(camera.width * TURN_SCALE)), max(8, round(camera.height * TURN_SCALE)))
-        for camera in cameras
-    ]
-    turned = []
-    for camera in turned_cameras(small):
-        render = session.render(camera)
-        world, keep = surface_pixels(render, camera, crop=region)
-        turned.append(SurfaceView(camera, render, world, keep))
+    small = scaled_cameras([view.camera for view in views], TURN_SCALE)
+    turned = rendered_views(session, turned_cameras(small), region)
     every = [*views, *turned]
     kept = [new_surface(view, every, len(views)) for view in turned]
     for view, keep in zip(turned, kept, strict=True):
