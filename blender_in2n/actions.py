@@ -218,7 +218,7 @@ def import_result(context: Any, kind: str, fmt: str = "ply") -> None:
     settings = context.scene.in2n
     num_points, resolution = settings.num_points, settings.mesh_resolution  # read here: no bpy on the worker
     masked_only, sh_degree = settings.export_masked_only, settings.splat_sh_degree
-    texture_size = settings.texture_size
+    texture_size, refine_steps = settings.texture_size, settings.splat_refine_steps
     client = make_client(context)
     directory = get_session().temp_dir("in2n-result-")
 
@@ -231,6 +231,7 @@ def import_result(context: Any, kind: str, fmt: str = "ply") -> None:
             resolution=resolution,
             masked_only=masked_only,
             sh_degree=sh_degree,
+            refine_steps=refine_steps,
             texture_size=texture_size,
         )
         path = os.path.join(directory, name)

@@ -312,6 +312,7 @@ class Client:
         resolution: int = wire.EXPORT_PARAMS["resolution"].default,
         masked_only: bool = False,
         sh_degree: int = wire.EXPORT_PARAMS["sh_degree"].default,
+        refine_steps: int = wire.EXPORT_PARAMS["refine_steps"].default,
         texture_size: int = wire.EXPORT_PARAMS["texture_size"].default,
         faces: int = wire.EXPORT_PARAMS["faces"].default,
         vertex_colors: bool = False,
@@ -329,6 +330,8 @@ class Client:
             payload["masked_only"] = True  # left out otherwise: servers before it refuse unknown fields
         if kind == "splats" and sh_degree != wire.EXPORT_PARAMS["sh_degree"].default:
             payload["sh_degree"] = int(sh_degree)
+        if kind == "splats" and refine_steps != wire.EXPORT_PARAMS["refine_steps"].default:
+            payload["refine_steps"] = int(refine_steps)
         if kind == "textures" or (kind == "mesh" and fmt != "ply" and not vertex_colors):
             payload["texture_size"] = int(texture_size)
         if kind == "mesh":

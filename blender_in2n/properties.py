@@ -165,6 +165,7 @@ class IN2N_PG_settings(bpy.types.PropertyGroup):
     num_points: IntProperty(name="Points", **bounded(wire.EXPORT_PARAMS["num_points"]))
     mesh_resolution: IntProperty(name="Mesh Resolution", **bounded(wire.EXPORT_PARAMS["resolution"]))
     splat_sh_degree: IntProperty(name="Splat SH Degree", **bounded(wire.EXPORT_PARAMS["sh_degree"]))
+    splat_refine_steps: IntProperty(name="Splat Refinement", **bounded(wire.EXPORT_PARAMS["refine_steps"]))
     texture_size: IntProperty(name="Texture Size", **bounded(wire.EXPORT_PARAMS["texture_size"]))
     export_masked_only: BoolProperty(
         name="Edited Objects Only",

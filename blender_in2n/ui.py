@@ -160,6 +160,7 @@ class IN2N_PT_results(_In2NPanel, bpy.types.Panel):
         col.prop(settings, "num_points")
         col.prop(settings, "mesh_resolution")
         col.prop(settings, "splat_sh_degree")
+        col.prop(settings, "splat_refine_steps")
         layout.prop(settings, "export_masked_only")
         row = layout.row(align=True)
         op = row.operator("in2n.import_result", text="Points", icon="OUTLINER_OB_POINTCLOUD")

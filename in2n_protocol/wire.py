@@ -82,6 +82,9 @@ EXPORT_PARAMS = {
     "sh_degree": Bounded(
         3, 0, 3, "splats: spherical-harmonics degree (0: colour only; 1..3 add view-dependent colour)"
     ),
+    "refine_steps": Bounded(
+        300, 0, 10_000, "splats: steps of optimising them against the NeRF's renders (0: placed only)"
+    ),
     "texture_size": Bounded(1024, 64, 4096, "textures and textured meshes: texels along each side"),
     "faces": Bounded(200_000, 100, 5_000_000, "mesh: at most this many triangles (quadric decimation)"),
 }

@@ -49,8 +49,10 @@ def empty_scene(samples: int) -> None:
 
 
 def render_result(kind: str, path: str, cameras: list[dict], out: Path, samples: int) -> dict:
+    """`kind` is the importer's kind, optionally with a label after a dot (`splats.placed`): the images go
+    to out/<kind with label>/."""
     empty_scene(samples)
-    ob = scene_import.import_geometry(path, kind=kind, name=f"Result {kind}")
+    ob = scene_import.import_geometry(path, kind=kind.split(".")[0], name=f"Result {kind}")
     created = dataset_cameras.show_dataset_cameras(bpy.context, cameras)
     (out / kind).mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -70,7 +72,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=Path, required=True, help="a transforms.json of held-out cameras")
     parser.add_argument("--out", type=Path, required=True, help="folder for DIR/<kind>/NNNN.png")
-    parser.add_argument("--result", action="append", default=[], help="KIND=PLY, repeatable")
+    parser.add_argument("--result", action="append", default=[], help="KIND[.LABEL]=PLY, repeatable")
     parser.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel")
     args = parser.parse_args(argv)
     cameras = json.loads(args.cameras.read_text())["frames"]

@@ -2,16 +2,18 @@
 
 For each reconstruction-report scene (captured by the extension, `benchmarks/recon`), and for the fusion
 benchmark's edited `object` pair after its IDU run (rolling schedule, reference editor): trains the base
-reconstruction (tier in2n-cpu), exports the splats and the point cloud as the server does (same point
-budget), renders both with Blender 5.3 after importing them with the extension's importer
-(`render_results.py`: native splats; the point cloud as today's import shows it), and scores them and the
-NeRF's own renders against Blender's render of the scene at held-out cameras nobody trained on (PSNR and
-SSIM, all composited on white). Also times the two exports.
+reconstruction (tier in2n-cpu), exports the splats (refined, and as placed before the refinement) and the
+point cloud as the server does (same point budget), renders them with Blender 5.3 after importing them
+with the extension's importer (`render_results.py`: native splats; the point cloud as today's import
+shows it), and scores them and the NeRF's own renders against Blender's render of the scene at held-out
+cameras nobody trained on (PSNR and SSIM, all composited on white). Also times the exports.
 
     .venv/bin/python -m benchmarks.splats.run [--scenes object tabletop] [--size 64 --views 24 --steps 800]
-        [--points 50000] [--no-edited-pair] [--reuse] [--blender .venv-blender-5.3/bin/python]
+        [--points 50000] [--refine-steps 300] [--no-edited-pair] [--reuse]
+        [--blender .venv-blender-5.3/bin/python]
 
-Writes benchmarks/results/splats.json and splats.png (rows: Blender's render, NeRF, splats, point cloud).
+Writes benchmarks/results/splats.json and splats.png (rows: Blender's render, NeRF, splats, splats as
+placed, point cloud).
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ from PIL import Image
 
 from in2n_server.engine.session import EditSession
 from in2n_server.engine.types import CameraSpec
-from in2n_server.export.pointcloud import point_cloud
+from in2n_server.export.backproject import session_region
+from in2n_server.export.coverage import between_views
+from in2n_server.export.pointcloud import point_cloud, sized_surface_views
+from in2n_server.export.refine import refined_splats
 from in2n_server.export.sh import DEFAULT_SH_DEGREE
-from in2n_server.export.splats import splats
+from in2n_server.export.splats import DEFAULT_REFINE_STEPS, splats_from_views
 from in2n_server.export.writers import write_point_cloud, write_splats
 
 from ..fusion.metrics import mean_scores
@@ -44,7 +49,8 @@ from ..recon.run import CACHE, RESULTS, SCENES, WHITE, capture_scene, load_views
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-KINDS = ("splats", "point_cloud")
+KINDS = ("splats", "splats.placed", "point_cloud")
+"""What is rendered: the export's splats (refined), the same splats as placed before refinement, points."""
 
 
 def over_white(path: Path) -> np.ndarray:
@@ -120,11 +126,16 @@ def score(
     """Export splats and points from `session`, render them in Blender and score them with the NeRF."""
     nerf = [np.clip(session.render(camera).over(WHITE), 0, 1).astype(np.float32) for camera in cameras]
     files, export_s, counts = {}, {}, {}
-    started = time.perf_counter()
-    gaussians = splats(session, args.points, sh_degree=args.sh_degree)
+    started = time.perf_counter()  # what `splats` does, split to time and render the placed splats too
+    views = sized_surface_views(session, args.points)
+    placed = splats_from_views(views, args.points, args.sh_degree)
+    export_s["splats.placed"] = time.perf_counter() - started
+    novel = between_views(session, views, session_region(session, True))
+    gaussians = refined_splats(views, args.points, args.sh_degree, args.refine_steps, novel=novel)
     export_s["splats"] = time.perf_counter() - started
-    files["splats"] = write_splats(work / "splats.ply", gaussians)
-    counts["splats"] = len(gaussians)
+    for kind, result in (("splats", gaussians), ("splats.placed", placed)):
+        files[kind] = write_splats(work / f"{kind}.ply", result)
+        counts[kind] = len(result)
     started = time.perf_counter()
     points, colours = point_cloud(session, args.points)
     export_s["point_cloud"] = time.perf_counter() - started
@@ -136,7 +147,8 @@ def score(
         images[kind] = [over_white(work / "renders" / kind / f"{i:04d}.png") for i in range(len(cameras))]
     scores = {kind: mean_scores(views, references) for kind, views in images.items()}
     line = ", ".join(f"{kind} {s['psnr']:.2f} dB / {s['ssim']:.3f}" for kind, s in scores.items())
-    print(f"{name}: {line} | export s: splats {export_s['splats']:.1f}, points {export_s['point_cloud']:.1f}")
+    times = ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in export_s.items())
+    print(f"{name}: {line} | export s: {times}")
     return {
         "scene": name,
         "scores": scores,
@@ -169,9 +181,12 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
             if row == 0:
                 ax.set_title(f"{result['scene']} #{index}", fontsize=9)
             if col == 0:
-                ax.set_ylabel(
-                    {"references": "Blender", "point_cloud": "point cloud"}.get(name, name), fontsize=9
-                )
+                labels = {
+                    "references": "Blender",
+                    "point_cloud": "point cloud",
+                    "splats.placed": "splats, placed",
+                }
+                ax.set_ylabel(labels.get(name, name), fontsize=9)
             if name != "references":
                 score = result["scores"][name]
                 ax.set_xlabel(f"{score['psnr']:.1f} dB (mean)", fontsize=8)
@@ -190,6 +205,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--points", type=int, default=50000, help="splats and points per export")
     parser.add_argument(
         "--sh-degree", type=int, default=DEFAULT_SH_DEGREE, help="spherical-harmonics degree of the splats"
+    )
+    parser.add_argument(
+        "--refine-steps", type=int, default=DEFAULT_REFINE_STEPS, help="the splats' refinement steps"
     )
     parser.add_argument("--samples", type=int, default=16, help="Cycles samples of the result renders")
     parser.add_argument("--seed", type=int, default=0, help="training (and reference editor) seed")

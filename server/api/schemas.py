@@ -181,6 +181,7 @@ class ExportRequest(Strict):
         False, description="keep only geometry the views' masks cover: the edited objects (needs masks)"
     )
     sh_degree: int = export_field("sh_degree")
+    refine_steps: int = export_field("refine_steps")
     texture_size: int = export_field("texture_size")
     faces: int = export_field("faces")
     vertex_colors: bool = Field(

@@ -139,6 +139,13 @@ class SurfaceView:
     render: RenderResult
     world: np.ndarray  # [H, W, 3]
     keep: np.ndarray  # [H, W] bool
+    candidate: np.ndarray | None = None
+    """[H, W] bool: what the export may keep before the views' agreement (opaque, in the region, in the
+    mask); `keep` where not given."""
+
+    def __post_init__(self) -> None:
+        if self.candidate is None:
+            self.candidate = self.keep.copy()
 
 
 def surface_views(
@@ -160,7 +167,9 @@ def surface_views(
         view.keep &= agreed
     if masks is not None:
         for view, mask in zip(views, masks, strict=True):
-            view.keep &= resize_mask(mask, view.camera.height, view.camera.width)
+            inside = resize_mask(mask, view.camera.height, view.camera.width)
+            view.keep &= inside
+            view.candidate &= inside
     return views
 
 

@@ -57,6 +57,52 @@ def turned_cameras(cameras: list[CameraSpec], share: float = TURN_SHARE) -> list
     return turned
 
 
+def between_cameras(cameras: list[CameraSpec], seed: int = 0) -> list[CameraSpec]:
+    """One camera halfway between each camera and a near neighbour that looks the same way.
+
+    Position halfway, orientation halfway (spherical), the first camera's intrinsics. Held-out
+    cameras of a rig lie between its training cameras, and so does where an artist looks from next.
+    The neighbour is the nearest centre among the cameras whose view direction is within 60 degrees,
+    with a random one of the nearest three, so that repeated runs with another seed sample other pairs.
+    """
+    from scipy.spatial.transform import Rotation, Slerp
+
+    rng = np.random.default_rng(seed)
+    poses = [_pose(camera) for camera in cameras]
+    centres = np.array([pose[:3, 3] for pose in poses])
+    forwards = np.array([-pose[:3, 2] for pose in poses])
+    between = []
+    for index, camera in enumerate(cameras):
+        distance = np.linalg.norm(centres - centres[index], axis=1)
+        similar = (forwards @ forwards[index] >= math.cos(math.radians(60))) & (distance > 0)
+        if not similar.any():
+            continue
+        nearest = np.argsort(np.where(similar, distance, np.inf))[: min(3, int(similar.sum()))]
+        other = int(rng.choice(nearest))
+        rotations = Rotation.from_matrix([poses[index][:3, :3], poses[other][:3, :3]])
+        pose = np.eye(4)
+        pose[:3, :3] = Slerp([0.0, 1.0], rotations)(0.5).as_matrix()
+        pose[:3, 3] = 0.5 * (centres[index] + centres[other])
+        between.append(
+            CameraSpec(camera.fx, camera.fy, camera.cx, camera.cy, camera.width, camera.height, pose)
+        )
+    return between
+
+
+def between_views(session: Any, views: list[SurfaceView], region: Region, seed: int = 0) -> list[SurfaceView]:
+    """The session rendered at `between_cameras` of its training views (the first of `views`), at their
+    size. Their `keep` is every opaque pixel, unconfirmed: they are targets and hole sources for the
+    splats' refinement, never splats by agreement."""
+    trained = views[: len(session.training_cameras)]
+    return rendered_views(session, between_cameras([view.camera for view in trained], seed), region)
+
+
+def _pose(camera: CameraSpec) -> np.ndarray:
+    pose = np.eye(4)
+    pose[: np.asarray(camera.camera_to_world).shape[0]] = camera.camera_to_world
+    return pose
+
+
 def coverage_views(session: Any, views: list[SurfaceView], region: Region) -> list[SurfaceView]:
     """Surface views from the training cameras turned up and down, keeping only new, confirmed surface.
 

@@ -27,6 +27,7 @@ def export_geometry(
     crop: bool = True,
     masked_only: bool = False,
     sh_degree: int = DEFAULT_SH_DEGREE,
+    refine_steps: int = EXPORT_PARAMS["refine_steps"].default,
     texture_size: int = EXPORT_PARAMS["texture_size"].default,
     faces: int = EXPORT_PARAMS["faces"].default,
     vertex_colors: bool = False,
@@ -34,8 +35,9 @@ def export_geometry(
     """Render `session` (an export-only or running EditSession) and write the geometry atomically.
 
     `masked_only` keeps only what the views' masks cover (the edited objects): MasksMissingError without.
-    `num_points` bounds point clouds and splats, `resolution` sizes meshes, `sh_degree` is for splats only,
-    `texture_size` sizes textures (of the `textures` kind and of textured meshes), `faces` bounds meshes.
+    `num_points` bounds point clouds and splats, `resolution` sizes meshes, `sh_degree` and
+    `refine_steps` are for splats only, `texture_size` sizes textures (of the `textures` kind and of
+    textured meshes), `faces` bounds meshes.
     A mesh as GLB or OBJ is textured unless `vertex_colors`; PLY has vertex colours. Returns the file's
     path: an OBJ is a zip next to `path` (`writers.mesh_file`).
     """
@@ -45,7 +47,9 @@ def export_geometry(
         points, colors = point_cloud(session, num_points, crop=crop, masked_only=masked_only)
         return write_point_cloud(path, points, colors)
     if kind == "splats":
-        gaussians = splats(session, num_points, sh_degree=sh_degree, crop=crop, masked_only=masked_only)
+        gaussians = splats(
+            session, num_points, sh_degree, crop=crop, masked_only=masked_only, refine_steps=refine_steps
+        )
         return write_splats(path, gaussians)
     views, region = fusion_views(session, resolution, crop=crop, masked_only=masked_only)
     vertices, triangles, colors = decimate(*fuse(views, region, resolution), max_faces=faces)

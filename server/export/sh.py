@@ -7,6 +7,8 @@ and signs must be exactly the reference's, or every 3DGS viewer shows other colo
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from in2n_protocol.wire import EXPORT_PARAMS
@@ -51,12 +53,16 @@ def rest_count(degree: int) -> int:
     return 3 * (coefficient_count(degree) - 1)
 
 
-def sh_basis(directions: np.ndarray, degree: int) -> np.ndarray:
-    """The basis [..., (degree + 1)^2] at unit `directions` [..., 3], in the reference's order and signs."""
+def sh_basis(directions: Any, degree: int) -> Any:
+    """The basis [..., (degree + 1)^2] at unit `directions` [..., 3], in the reference's order and signs.
+
+    NumPy in, NumPy out (float64); a torch tensor in, a tensor out (its dtype, differentiable): the
+    splats' fit and their refinement share this one definition."""
     count = coefficient_count(degree)
-    d = np.asarray(directions, dtype=np.float64)
+    is_tensor = type(directions).__module__.startswith("torch")
+    d = directions if is_tensor else np.asarray(directions, dtype=np.float64)
     x, y, z = d[..., 0], d[..., 1], d[..., 2]
-    terms = [np.full(x.shape, SH_C0)]
+    terms = [x * 0 + SH_C0]
     if degree >= 1:
         terms += [-SH_C1 * y, SH_C1 * z, -SH_C1 * x]
     if degree >= 2:
@@ -78,6 +84,11 @@ def sh_basis(directions: np.ndarray, degree: int) -> np.ndarray:
             SH_C3[5] * z * (xx - yy),
             SH_C3[6] * x * (xx - 3 * yy),
         ]
-    basis = np.stack(terms, axis=-1)
+    if is_tensor:
+        import torch
+
+        basis = torch.stack(terms, dim=-1)
+    else:
+        basis = np.stack(terms, axis=-1)
     assert basis.shape[-1] == count
     return basis

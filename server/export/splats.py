@@ -16,10 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from .backproject import MIN_ACCUMULATION, SurfaceView, view_lookup
+from in2n_protocol.wire import EXPORT_PARAMS
+
+from .backproject import MIN_ACCUMULATION, SurfaceView, session_region, view_lookup
+from .coverage import between_views
 from .pointcloud import sized_surface_views, subsample, view_colours
 from .sh import DEFAULT_SH_DEGREE, SH_C0, coefficient_count, sh_basis
 
+DEFAULT_REFINE_STEPS = EXPORT_PARAMS["refine_steps"].default
 IN_PLANE_FOOTPRINTS = 0.45
 """In-plane sigma in pixel footprints (depth / focal length): sharp, and still no holes between views."""
 EDGE_FOOTPRINTS = 0.25
@@ -106,15 +110,24 @@ def splats(
     seed: int = 0,
     crop: bool = True,
     masked_only: bool = False,
+    refine_steps: int = DEFAULT_REFINE_STEPS,
 ) -> Splats:
     """At most `num_points` Gaussians on the surface the training views agree on, in the scene frame.
 
     The same pixels as `point_cloud` (agreement, `crop`, `masked_only`, subsampling). With `sh_degree` 0
     the colour is the render's; above, all SH bands are fitted to the colours the views see the point in.
+    With `refine_steps`, the holes the views leave are filled and every splat is optimised against the
+    NeRF's renders (`refine.refined_splats`), also at cameras between the training ones (not with
+    `masked_only`: masks exist for the training views only).
     """
     coefficient_count(sh_degree)  # a bad degree fails before anything is rendered
     views = sized_surface_views(session, num_points, crop, masked_only)
-    return splats_from_views(views, num_points, sh_degree, seed)
+    if refine_steps <= 0:
+        return splats_from_views(views, num_points, sh_degree, seed)
+    from .refine import refined_splats  # refine builds on this module's Splats
+
+    novel = [] if masked_only else between_views(session, views, session_region(session, crop), seed)
+    return refined_splats(views, num_points, sh_degree, refine_steps, seed, novel=novel)
 
 
 def splats_from_views(

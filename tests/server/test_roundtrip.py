@@ -168,12 +168,18 @@ def test_round_trip(start_server, tiny_ip2p_dir: Path, tiny_scene) -> None:
         )
         assert np.mean(shifted < 0.05) < np.mean(distance < 0.05)
 
-        splats = client.post(
-            f"/v1/jobs/{job_id}/export", json={"kind": "splats", "num_points": 20000, "sh_degree": 1}
-        )
+        placed = {"kind": "splats", "num_points": 20000, "sh_degree": 1, "refine_steps": 0}
+        splats = client.post(f"/v1/jobs/{job_id}/export", json=placed)
         assert splats.status_code == 200, splats.text
         assert f"{job_id}-splats.ply" in splats.headers["content-disposition"]
         check_splats(tiny_scene, splats.content)
+        refined = client.post(
+            f"/v1/jobs/{job_id}/export", json={**placed, "num_points": 4000, "refine_steps": 20}
+        )
+        assert refined.status_code == 200, refined.text
+        columns = read_splats(refined.content)  # still on the surfaces, in the scene's frame
+        positions = np.stack([columns[axis] for axis in "xyz"], axis=1).astype(np.float64)
+        assert np.median(surface_distance(tiny_scene, positions, "refined splats")) < 0.12
 
         mesh_response = client.post(
             f"/v1/jobs/{job_id}/export", json={"kind": "mesh", "format": "ply", "resolution": 32}

@@ -41,6 +41,11 @@ from in2n_server.export.writers import splat_properties, splats_ply
 from in2n_server.jobs.service import JobService
 
 
+def placed(*args: Any, **kwargs: Any) -> Splats:
+    """The export's splats as placed, before any refinement (that is test_splat_refine.py's)."""
+    return splats(*args, refine_steps=0, **kwargs)
+
+
 def read_splats(data: bytes) -> dict[str, np.ndarray]:
     """Parse a splats PLY by hand: every property is a little-endian float32, in header order."""
     header, _, body = data.partition(b"end_header\n")
@@ -202,7 +207,7 @@ def test_a_flat_view_gives_hand_computed_gaussians(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(splats_module, "GAP_SHARE", 0.0)
     monkeypatch.setattr(splats_module, "MAX_STRETCH", 1.0)  # round discs (off-centre pixels are oblique)
     count = 42
-    out = read_splats(splats_ply(splats(FlatView(), num_points=count)))
+    out = read_splats(splats_ply(placed(FlatView(), num_points=count)))
     assert len(out["x"]) == count
     assert np.allclose(out["y"], 0.0, atol=1e-6)  # on the floor
     footprint = DEPTH / FOCAL
@@ -259,7 +264,7 @@ def test_sparse_splats_grow_to_their_neighbours_spacing() -> None:
     square = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0]], np.float64)
     np.testing.assert_allclose(splats_module.neighbour_spacing(square), (2 + math.sqrt(2)) / 3)
     assert splats_module.neighbour_spacing(square[:3]).tolist() == [0.0, 0.0, 0.0]  # too few to tell
-    sparse = read_splats(splats_ply(splats(FlatView(), num_points=4)))  # 4 of 64 pixels: far apart
+    sparse = read_splats(splats_ply(placed(FlatView(), num_points=4)))  # 4 of 64 pixels: far apart
     # ... but by at most GAP_CAP times the footprint rule (0.45 inside, 0.25 at the border)
     footprint = DEPTH / FOCAL
     grown = np.exp(sparse["scale_1"])
@@ -267,8 +272,8 @@ def test_sparse_splats_grow_to_their_neighbours_spacing() -> None:
     assert np.all(grown > EDGE_FOOTPRINTS * footprint * 1.01)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(splats_module, "GAP_CAP", math.inf)
-        sparse = read_splats(splats_ply(splats(FlatView(), num_points=4)))
-        dense = read_splats(splats_ply(splats(FlatView(), num_points=42)))
+        sparse = read_splats(splats_ply(placed(FlatView(), num_points=4)))
+        dense = read_splats(splats_ply(placed(FlatView(), num_points=42)))
     assert np.exp(sparse["scale_1"]).min() > np.exp(dense["scale_1"]).max()
 
 
@@ -276,7 +281,7 @@ def test_splats_lie_on_the_sphere_as_discs_along_its_surface(monkeypatch: pytest
     monkeypatch.setattr(splats_module, "GAP_SHARE", 0.0)  # the footprint rule alone
     monkeypatch.setattr(splats_module, "MAX_STRETCH", 1.0)  # round discs
     scene = SphereScene()
-    gaussians = splats(scene, num_points=5000, sh_degree=0)  # the render's own colour, no bands
+    gaussians = placed(scene, num_points=5000, sh_degree=0)  # the render's own colour, no bands
     points, colours = point_cloud(scene, num_points=5000)
     # The same surface pixels as the point cloud, drawn the same way.
     np.testing.assert_array_equal(gaussians.positions, points)
@@ -297,7 +302,7 @@ def test_splats_lie_on_the_sphere_as_discs_along_its_surface(monkeypatch: pytest
 def test_crop_and_masked_only_keep_what_the_point_cloud_keeps() -> None:
     scene = MaskedSphereScene(sky_depth=60.0)
     for crop, masked_only in ((True, False), (False, True)):
-        gaussians = splats(scene, num_points=3000, crop=crop, masked_only=masked_only)
+        gaussians = placed(scene, num_points=3000, crop=crop, masked_only=masked_only)
         points, _ = point_cloud(scene, num_points=3000, crop=crop, masked_only=masked_only)
         np.testing.assert_array_equal(gaussians.positions, points)
         assert np.abs(np.linalg.norm(gaussians.positions - CENTRE, axis=1) - RADIUS).max() < 1e-3  # no sky
@@ -360,7 +365,7 @@ def heldout_error(scene: ShinySphere, gaussians: Splats) -> float:
 
 def test_view_independent_colour_fits_to_no_view_dependence() -> None:
     scene = ShinySphere(shiny=False)
-    gaussians = splats(scene, num_points=2000, sh_degree=3)
+    gaussians = placed(scene, num_points=2000, sh_degree=3)
     assert gaussians.sh_rest.shape == (2000, 3, 15)
     np.testing.assert_allclose(
         gaussians.colors, np.tile(scene.colour(np.ones((1, 3)))[0], (2000, 1)), atol=1e-4
@@ -373,7 +378,7 @@ def test_view_dependent_colour_is_fitted_from_the_views() -> None:
     (measured: RMS 0.107 at degree 0, 0.031 / 0.027 / 0.032 at degrees 1 / 2 / 3)."""
     scene = ShinySphere()
     errors = {
-        degree: heldout_error(scene, splats(scene, num_points=2000, sh_degree=degree)) for degree in range(4)
+        degree: heldout_error(scene, placed(scene, num_points=2000, sh_degree=degree)) for degree in range(4)
     }
     assert errors[0] > 0.08
     assert all(errors[degree] < 0.5 * errors[0] for degree in (1, 2, 3)), errors
@@ -389,8 +394,8 @@ def test_a_point_no_view_confirms_keeps_its_own_colour() -> None:
 
 def test_an_sh_fit_is_written_channel_major(tmp_path: Path) -> None:
     scene = ShinySphere()
-    path = export_geometry(scene, "splats", "ply", tmp_path / "s.ply", 500, 128, sh_degree=1)
-    gaussians = splats(scene, num_points=500, sh_degree=1)
+    path = export_geometry(scene, "splats", "ply", tmp_path / "s.ply", 500, 128, sh_degree=1, refine_steps=0)
+    gaussians = placed(scene, num_points=500, sh_degree=1)
     out = read_splats(path.read_bytes())
     for channel in range(3):
         for k in range(3):
@@ -501,6 +506,8 @@ def test_textures_of_a_scene_without_surfaces_is_a_422_naming_the_kind(tmp_path:
     [
         ({"kind": "splats", "sh_degree": 4}, "sh_degree"),
         ({"kind": "splats", "sh_degree": -1}, "sh_degree"),
+        ({"kind": "splats", "refine_steps": -1}, "refine_steps"),
+        ({"kind": "splats", "refine_steps": 10_001}, "refine_steps"),
         ({"kind": "splats", "format": "glb"}, None),
     ],
 )
@@ -513,7 +520,8 @@ def test_bad_splats_requests_are_validation_errors(tmp_path: Path, body: dict, f
 
 def test_splats_over_the_api(tmp_path: Path) -> None:
     client = api_client(tmp_path, SphereScene())
-    response = client.post("/v1/jobs/j-x/export", json={"kind": "splats", "num_points": 800, "sh_degree": 2})
+    body = {"kind": "splats", "num_points": 800, "sh_degree": 2, "refine_steps": 0}
+    response = client.post("/v1/jobs/j-x/export", json=body)
     assert response.status_code == 200, response.text
     assert "j-x-splats.ply" in response.headers["content-disposition"]
     out = read_splats(response.content)
@@ -521,13 +529,17 @@ def test_splats_over_the_api(tmp_path: Path) -> None:
     assert (tmp_path / "j-x" / "exports" / "j-x-splats.ply").read_bytes() == response.content
     positions = np.stack([out["x"], out["y"], out["z"]], axis=1)
     assert np.abs(np.linalg.norm(positions - CENTRE, axis=1) - RADIUS).max() < 1e-3
+    refined = client.post("/v1/jobs/j-x/export", json={**body, "refine_steps": 40})
+    assert refined.status_code == 200, refined.text
+    out = read_splats(refined.content)
+    assert 0.9 * 800 <= len(out["x"]) <= 800 and refined.content != response.content
 
 
 def test_sh_fit_memory_is_bounded_by_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fitting in chunks gives the same coefficients as fitting all at once."""
     scene = ShinySphere()
-    whole = splats(scene, num_points=600, sh_degree=2)
+    whole = placed(scene, num_points=600, sh_degree=2)
     monkeypatch.setattr(splats_module, "SH_CHUNK", 64)
-    chunked = splats(scene, num_points=600, sh_degree=2)
+    chunked = placed(scene, num_points=600, sh_degree=2)
     np.testing.assert_allclose(chunked.sh_rest, whole.sh_rest, atol=1e-6)
     np.testing.assert_allclose(chunked.colors, whole.colors, atol=1e-6)
