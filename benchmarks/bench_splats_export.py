@@ -1,13 +1,15 @@
 """Export time of 3D Gaussian splats next to the point cloud's, on one trained session.
 
     .venv/bin/python benchmarks/bench_splats_export.py [--points 200000] [--sh-degrees 0 3]
+        [--refine-steps 0 300] [--no-point-cloud]
     .venv/bin/python benchmarks/bench_splats_export.py --workdir WORKDIR   # a session trained before
 
 Without `--workdir` it trains a small session first: the procedural scene captured as Blender captures
 it (RGBA, exact depth; 16 views, 48 px), `--base-steps` NeRF steps on the CPU tier. Each export is timed
 once, end to end as the server runs it (`export_geometry`: render the training views, keep the surface,
 build the geometry, write the file). Both kinds render the same views, so the difference between them is
-what the splats add: normals, scales, rotations and, above degree 0, the spherical-harmonics fit.
+what the splats add: normals, scales, rotations and, above degree 0, the spherical-harmonics fit; with
+refinement steps, the renders between the training cameras and the optimisation.
 """
 
 from __future__ import annotations
@@ -44,12 +46,14 @@ def trained_session(scratch: Path, base_steps: int):
     return session
 
 
-def timed_export(session, kind: str, path: Path, points: int, sh_degree: int = 0) -> tuple[float, int]:
+def timed_export(
+    session, kind: str, path: Path, points: int, sh_degree: int = 0, refine_steps: int = 0
+) -> tuple[float, int]:
     """Seconds of one `export_geometry` call, and the size of the file it wrote."""
     from in2n_server.export.run import export_geometry
 
     started = time.perf_counter()
-    export_geometry(session, kind, "ply", path, points, 128, sh_degree=sh_degree)
+    export_geometry(session, kind, "ply", path, points, 128, sh_degree=sh_degree, refine_steps=refine_steps)
     return time.perf_counter() - started, path.stat().st_size
 
 
@@ -57,6 +61,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points", type=int, default=200_000, help="points / splats per export")
     parser.add_argument("--sh-degrees", type=int, nargs="+", default=[0, 3], help="splat degrees to time")
+    parser.add_argument(
+        "--refine-steps",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="splat refinement steps to time (each degree)",
+    )
+    parser.add_argument(
+        "--point-cloud", action=argparse.BooleanOptionalAction, default=True, help="time the point cloud too"
+    )
     parser.add_argument("--base-steps", type=int, default=300, help="NeRF steps of the session trained first")
     parser.add_argument("--workdir", type=Path, help="time the exports of this session instead")
     args = parser.parse_args(argv)
@@ -71,12 +85,17 @@ def main(argv: list[str] | None = None) -> None:
             session = EditSession.open_for_export(args.workdir, device="cpu")
         else:
             session = trained_session(scratch, args.base_steps)
-        rows = [("point_cloud", "point cloud", 0)]
-        rows += [("splats", f"splats, sh_degree {degree}", degree) for degree in args.sh_degrees]
+        rows = [("point_cloud", "point cloud", 0, 0)] if args.point_cloud else []
+        rows += [
+            ("splats", f"splats, sh_degree {degree}, {steps} refinement steps", degree, steps)
+            for degree in args.sh_degrees
+            for steps in args.refine_steps
+        ]
         print(f"{args.points} points per export, torch threads {torch.get_num_threads()}")
         print("| export | seconds | file MB |\n|---|---|---|")
-        for kind, label, degree in rows:
-            seconds, size = timed_export(session, kind, scratch / f"{kind}-{degree}.ply", args.points, degree)
+        for kind, label, degree, steps in rows:
+            path = scratch / f"{kind}-{degree}-{steps}.ply"
+            seconds, size = timed_export(session, kind, path, args.points, degree, steps)
             print(f"| {label} | {seconds:.1f} | {size / 1e6:.1f} |", flush=True)
 
 

@@ -138,7 +138,7 @@ def hole_views(gaussians: Splats, views: list[SurfaceView]) -> list[SurfaceView]
     depth the views disagree on). Splats seeded there start wrong where the NeRF's depth is, and the
     refinement moves them; a floater in front of one camera is no hole, since the surface behind it is
     confirmed by other views and covered."""
-    parameters = SplatParameters(gaussians)
+    parameters = SplatParameters(gaussians).to(refine_device())
     holes = []
     for view in views:
         with torch.no_grad():
@@ -146,6 +146,11 @@ def hole_views(gaussians: Splats, views: list[SurfaceView]) -> list[SurfaceView]
         hole = view.candidate & (alpha.cpu().numpy() < HOLE_ALPHA)
         holes.append(SurfaceView(view.camera, view.render, view.world, hole, view.candidate))
     return holes
+
+
+def refine_device() -> torch.device:
+    """CUDA (gsplat) where there is a GPU, else the CPU (`rasterize.py`)."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def cameras_extent(cameras: list[CameraSpec]) -> float:
@@ -165,7 +170,7 @@ def refine(
     """`gaussians` optimised for `steps` steps, one target view each (shuffled epochs)."""
     if steps <= 0 or not targets or not len(gaussians):
         return gaussians
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(device or refine_device())
     generator = torch.Generator().manual_seed(seed)
     parameters = SplatParameters(gaussians).to(device)
     extent = cameras_extent([target.camera for target in targets])

@@ -1,11 +1,12 @@
 """3D Gaussian Splatting export: one flat Gaussian on every surface pixel the views agree on.
 
-Nothing is optimised here: the point cloud's renders (`pointcloud.sized_surface_views`, the same kept
+Placement: the point cloud's renders (`pointcloud.sized_surface_views`, the same kept
 pixels) are turned into discs lying in the surface. Each kept pixel becomes a Gaussian at its world
 point, flattened along the normal of the depth map around it, about half the pixel's footprint wide, as
 opaque as the NeRF's accumulation there and coloured by the render. Many views' splats overlap on every
 surface, so small discs cover it without holes while keeping the render's detail: a feasibility run put
-0.45 footprints at 35.3 dB against the renders, where 1 to 1.5 footprints blurred to 21-25 dB.
+0.45 footprints at 35.3 dB against the renders, where 1 to 1.5 footprints blurred to 21-25 dB. The
+export then refines them (`refine.py`, `refine_steps`); placing them is all that happens in this module.
 """
 
 from __future__ import annotations
