@@ -26,6 +26,9 @@ from .protocol import wire
 DEFAULT_TIMEOUT = 30.0
 # Pings come every 15 s; a stream silent for longer than this is treated as lost and reconnected.
 STREAM_TIMEOUT = 40.0
+EXPORT_TIMEOUT = 3600.0
+"""An export renders the NeRF at every training camera and, for splats, refines them: minutes on a GPU
+server, and on a CPU server a refined 200k-splat export took over ten minutes (docs/server.md)."""
 
 
 class ClientError(Exception):
@@ -339,7 +342,7 @@ class Client:
             if vertex_colors:
                 payload["vertex_colors"] = True
         route = wire.route("jobs", quote(job_id, safe=""), "export")
-        _, headers, data = self.request("POST", route, json_body=payload, timeout=600.0)
+        _, headers, data = self.request("POST", route, json_body=payload, timeout=EXPORT_TIMEOUT)
         return _filename(headers.get("content-disposition", ""), f"{kind}.{fmt}"), data
 
     # -- the event stream -------------------------------------------------------------------------------

@@ -178,7 +178,7 @@ class JobService:
 
     def export(self, job_id: str, options: dict[str, Any]) -> concurrent.futures.Future[Path]:
         """Write the job's geometry (`ExportRequest` fields: kind, format, sizes, crop, masked_only,
-        sh_degree) into its exports folder; the future holds the file's path."""
+        sh_degree, refine_steps, ...) into its exports folder; the future holds the file's path."""
         from ..export.run import export_geometry
 
         self.jobs.get(job_id)
