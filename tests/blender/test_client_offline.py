@@ -151,3 +151,21 @@ def test_textures_export_asks_for_a_zip_of_the_texture_size(monkeypatch: pytest.
     assert "texture_size" not in sent[1]  # only the textures export has it
     with pytest.raises(client.ClientError, match="format"):
         c.export("j-1", "textures", "ply")
+
+
+def test_splats_export_sends_refine_steps_only_when_not_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[tuple[dict, object]] = []
+
+    def request(self: client.Client, method: str, path: str, **kwargs: object) -> tuple:
+        sent.append((kwargs["json_body"], kwargs["timeout"]))
+        return 200, {"content-disposition": 'attachment; filename="splats.ply"'}, b"ply"
+
+    monkeypatch.setattr(client.Client, "request", request)
+    c = client.Client()
+    c.export("j-1", "splats", "ply")
+    c.export("j-1", "splats", "ply", refine_steps=0)
+    c.export("j-1", "point_cloud", "ply", refine_steps=0)
+    assert "refine_steps" not in sent[0][0]  # the server's default (servers before it refuse the field)
+    assert sent[1][0]["refine_steps"] == 0
+    assert "refine_steps" not in sent[2][0]  # only splats have it
+    assert all(timeout == client.EXPORT_TIMEOUT >= 3600 for _, timeout in sent)  # a refined CPU export
