@@ -16,6 +16,10 @@ __all__ = ["CameraSpec", "EditParams", "EngineEvent", "Phase", "Progress", "Rend
 Phase = Literal[ENGINE_PHASES]  # type: ignore[valid-type]
 
 
+OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
+"""Camera axes from OpenGL's (looks down -Z, +Y up) to OpenCV's (looks down +Z, +Y down)."""
+
+
 @dataclass(frozen=True)
 class CameraSpec:
     """A pinhole camera in the scene's own world frame (OpenGL axes: looks down -Z, +Y up)."""
@@ -40,6 +44,17 @@ class CameraSpec:
             height=int(camera["h"]),
             camera_to_world=np.asarray(camera["transform_matrix"], dtype=np.float64),
         )
+
+    def pose(self) -> np.ndarray:
+        """The camera-to-world as a full 4x4 (float64), whichever form it was given in."""
+        pose = np.eye(4)
+        matrix = np.asarray(self.camera_to_world, np.float64)
+        pose[: matrix.shape[0]] = matrix
+        return pose
+
+    def opencv_view_matrix(self) -> np.ndarray:
+        """World-to-camera [4, 4] in OpenCV axes (+Z forward, +Y down), as open3d and gsplat take it."""
+        return np.linalg.inv(self.pose() @ OPENGL_TO_OPENCV)
 
     def resized(self, width: int, height: int) -> CameraSpec:
         """The same view at another resolution (intrinsics scaled per axis)."""

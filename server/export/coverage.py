@@ -12,6 +12,7 @@ Only their pixels that no training view keeps, and that two other views confirm,
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -47,13 +48,7 @@ def turned_cameras(cameras: list[CameraSpec], share: float = TURN_SHARE) -> list
             angle = sign * share * 2 * half_fov
             c, s = math.cos(angle), math.sin(angle)
             pitch = np.array([[1, 0, 0, 0], [0, c, -s, 0], [0, s, c, 0], [0, 0, 0, 1]], np.float64)
-            pose = np.eye(4)
-            pose[: np.asarray(camera.camera_to_world).shape[0]] = camera.camera_to_world
-            turned.append(
-                CameraSpec(
-                    camera.fx, camera.fy, camera.cx, camera.cy, camera.width, camera.height, pose @ pitch
-                )
-            )
+            turned.append(replace(camera, camera_to_world=camera.pose() @ pitch))
     return turned
 
 
@@ -68,7 +63,7 @@ def between_cameras(cameras: list[CameraSpec], seed: int = 0) -> list[CameraSpec
     from scipy.spatial.transform import Rotation, Slerp
 
     rng = np.random.default_rng(seed)
-    poses = [_pose(camera) for camera in cameras]
+    poses = [camera.pose() for camera in cameras]
     centres = np.array([pose[:3, 3] for pose in poses])
     forwards = np.array([-pose[:3, 2] for pose in poses])
     between = []
@@ -83,9 +78,7 @@ def between_cameras(cameras: list[CameraSpec], seed: int = 0) -> list[CameraSpec
         pose = np.eye(4)
         pose[:3, :3] = Slerp([0.0, 1.0], rotations)(0.5).as_matrix()
         pose[:3, 3] = 0.5 * (centres[index] + centres[other])
-        between.append(
-            CameraSpec(camera.fx, camera.fy, camera.cx, camera.cy, camera.width, camera.height, pose)
-        )
+        between.append(replace(camera, camera_to_world=pose))
     return between
 
 
@@ -95,12 +88,6 @@ def between_views(session: Any, views: list[SurfaceView], region: Region, seed: 
     splats' refinement, never splats by agreement."""
     trained = views[: len(session.training_cameras)]
     return rendered_views(session, between_cameras([view.camera for view in trained], seed), region)
-
-
-def _pose(camera: CameraSpec) -> np.ndarray:
-    pose = np.eye(4)
-    pose[: np.asarray(camera.camera_to_world).shape[0]] = camera.camera_to_world
-    return pose
 
 
 def coverage_views(session: Any, views: list[SurfaceView], region: Region) -> list[SurfaceView]:

@@ -23,8 +23,6 @@ from .backproject import (
 )
 from .errors import NO_SURFACE_YET, NothingToExportError
 
-OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])  # camera axes: open3d looks down +Z with +Y down
-
 
 def tsdf_mesh(
     session: Any,
@@ -104,9 +102,7 @@ def fuse(
         intrinsic = o3d.camera.PinholeCameraIntrinsic(
             camera.width, camera.height, camera.fx, camera.fy, camera.cx - 0.5, camera.cy - 0.5
         )
-        c2w = np.eye(4)
-        c2w[:3, :] = np.asarray(camera.camera_to_world, np.float64)[:3, :4]
-        volume.integrate(rgbd, intrinsic, np.linalg.inv(c2w @ OPENGL_TO_OPENCV))
+        volume.integrate(rgbd, intrinsic, camera.opencv_view_matrix())
     mesh = volume.extract_triangle_mesh()
     mesh = mesh.crop(o3d.geometry.AxisAlignedBoundingBox(low, high))
     if not isinstance(region, Crop) or region.radius is not None:

@@ -5,11 +5,11 @@ Gaussian touches), so the refinement renders with this one where there is no GPU
 conventions gsplat implements, so that a splat refined here renders the same there and in Blender:
 the EWA projection with the field-of-view clamp, a screen-space blur that keeps each Gaussian's mass
 (`EPS_2D`, gsplat's "antialiased" mode), alpha `min(0.99, opacity * exp(-d^T conic d / 2))` at pixel
-centres, alphas under 1/255 skipped, front-to-back
-compositing by camera depth. Instead of tiles, every Gaussian lists the pixels of its own footprint;
-a pixel's Gaussians are then sorted by depth and composited with a segmented cumulative sum of
-log(1 - alpha), which autograd differentiates. Memory grows with the (Gaussian, pixel) pairs, so it is
-for the small views of the CPU path (tens of thousands of pairs per 64 px view).
+centres, alphas under 1/255 skipped, front-to-back compositing by camera depth. Instead of tiles, every
+Gaussian lists the pixels of its own footprint; a pixel's Gaussians are then sorted by depth and
+composited with a segmented cumulative sum of log(1 - alpha), which autograd differentiates. Memory grows
+with the (Gaussian, pixel) pairs, so it is for the small views of the CPU path (tens of thousands of pairs
+per 64 px view).
 """
 
 from __future__ import annotations
@@ -54,12 +54,8 @@ class Projected:
 
 
 def view_matrix(camera: CameraSpec, device: torch.device | str = "cpu") -> torch.Tensor:
-    """World-to-camera [4, 4] in OpenCV axes (+Z forward, +Y down), from the OpenGL camera-to-world."""
-    pose = torch.eye(4, dtype=torch.float64)
-    matrix = torch.as_tensor(camera.camera_to_world, dtype=torch.float64)
-    pose[: matrix.shape[0]] = matrix
-    flip = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))
-    return torch.linalg.inv(pose @ flip).to(device=device, dtype=torch.float32)
+    """`camera.opencv_view_matrix()` as gsplat takes it: float32 on `device`."""
+    return torch.as_tensor(camera.opencv_view_matrix(), dtype=torch.float32, device=device)
 
 
 def intrinsics(camera: CameraSpec, device: torch.device | str = "cpu") -> torch.Tensor:

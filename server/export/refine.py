@@ -48,7 +48,7 @@ class Target:
     accumulation: torch.Tensor  # [H, W]
 
 
-def targets_from_views(views: list[SurfaceView], device: torch.device | str = "cpu") -> list[Target]:
+def targets_from_views(views: list[SurfaceView]) -> list[Target]:
     """The renders the export already made (training cameras and coverage views) as targets."""
     targets = []
     for view in views:
@@ -58,8 +58,8 @@ def targets_from_views(views: list[SurfaceView], device: torch.device | str = "c
         targets.append(
             Target(
                 view.camera,
-                torch.as_tensor(np.clip(rgb, 0, 1), device=device),
-                torch.as_tensor(np.clip(accumulation, 0, 1), device=device),
+                torch.as_tensor(np.clip(rgb, 0, 1)),
+                torch.as_tensor(np.clip(accumulation, 0, 1)),
             )
         )
     return targets
@@ -77,7 +77,7 @@ class SplatParameters(torch.nn.Module):
         opacity = np.clip(gaussians.opacities, *OPACITY_RANGE)
         self.opacity_logits = as_tensor(np.log(opacity / (1 - opacity)))
         self.dc = as_tensor((gaussians.colors - 0.5) / SH_C0)  # [N, 3]
-        self.rest = as_tensor(np.transpose(gaussians.sh_rest, (0, 2, 1)))  # [N, camera_matrix, 3]
+        self.rest = as_tensor(np.transpose(gaussians.sh_rest, (0, 2, 1)))  # [N, K, 3]
         self.degree = math.isqrt(self.rest.shape[1] + 1) - 1
 
     def colours(self, centre: torch.Tensor) -> torch.Tensor:
@@ -185,8 +185,8 @@ def refine(
         background = torch.rand(3, generator=generator).to(device)
         image, alpha = render(parameters, target.camera)
         predicted = image + (1 - alpha)[..., None] * background
-        wanted = target.rgb.to(device) * target.accumulation.to(device)[..., None]
-        wanted = wanted + (1 - target.accumulation.to(device))[..., None] * background
+        accumulation = target.accumulation.to(device)[..., None]
+        wanted = target.rgb.to(device) * accumulation + (1 - accumulation) * background
         loss = torch.abs(predicted - wanted).mean()
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -194,7 +194,7 @@ def refine(
         if progress is not None:
             progress(step, float(loss))
     refined = parameters.cpu().splats()
-    return _pruned(refined, refined.opacities >= PRUNE_OPACITY)
+    return refined.take(refined.opacities >= PRUNE_OPACITY)
 
 
 def refined_splats(
@@ -217,14 +217,5 @@ def refined_splats(
         missing = coefficient_count(sh_degree) - 1
         filling.sh_rest = np.zeros((len(filling), 3, missing), np.float32)
         kept = subsample(len(gaussians), max(num_points - len(filling), 0), seed)
-        gaussians = _joined(_pruned(gaussians, kept), filling)
+        gaussians = Splats.concatenate([gaussians.take(kept), filling])
     return refine(gaussians, targets_from_views(every), steps, seed, progress=progress)
-
-
-def _joined(first: Splats, second: Splats) -> Splats:
-    names = Splats.__dataclass_fields__
-    return Splats(**{name: np.concatenate([getattr(first, name), getattr(second, name)]) for name in names})
-
-
-def _pruned(gaussians: Splats, keep: np.ndarray) -> Splats:
-    return Splats(**{name: getattr(gaussians, name)[keep] for name in Splats.__dataclass_fields__})

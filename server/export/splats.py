@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -68,8 +68,19 @@ SH_CHUNK = 32768
 """Points fitted at once (bounds the memory of the per-point normal equations)."""
 
 
+class PointArrays:
+    """A dataclass of arrays with one row per point: rows taken, or parts joined, field by field."""
+
+    def take(self, index: np.ndarray) -> Self:
+        return type(self)(*(getattr(self, name)[index] for name in self.__dataclass_fields__))
+
+    @classmethod
+    def concatenate(cls, parts: list[Self]) -> Self:
+        return cls(*(np.concatenate([getattr(p, n) for p in parts]) for n in cls.__dataclass_fields__))
+
+
 @dataclass
-class Splats:
+class Splats(PointArrays):
     """Gaussians in the scene frame, in plain units (the PLY writer applies the 3DGS encodings)."""
 
     positions: np.ndarray  # [N, 3] float32
@@ -85,7 +96,7 @@ class Splats:
 
 
 @dataclass
-class Surfels:
+class Surfels(PointArrays):
     """The kept pixels of one or more views, before they become Gaussians."""
 
     positions: np.ndarray  # [M, 3]
@@ -95,13 +106,6 @@ class Surfels:
     in_plane: np.ndarray  # [M] in-plane sigma, world units (the disc's narrower axis)
     stretch: np.ndarray  # [M] >= 1: the wider in-plane axis is this many times in_plane
     across: np.ndarray  # [M, 3] unit, in the surface: the wider axis (the view's ray across the surface)
-
-    def take(self, index: np.ndarray) -> Surfels:
-        return Surfels(*(getattr(self, name)[index] for name in self.__dataclass_fields__))
-
-    @classmethod
-    def concatenate(cls, parts: list[Surfels]) -> Surfels:
-        return cls(*(np.concatenate([getattr(p, n) for p in parts]) for n in cls.__dataclass_fields__))
 
 
 def splats(

@@ -186,7 +186,7 @@ def test_holes_are_the_candidate_pixels_the_splats_leave_open() -> None:
     candidate = sum(int(view.candidate.sum()) for view in views)
     assert sum(int(view.keep.sum()) for view in holes) < 0.05 * candidate  # a well covered sphere
     upper = gaussians.positions[:, 1] > CENTRE[1]  # no splat on the lower half, front or back
-    few = Splats(**{name: getattr(gaussians, name)[upper] for name in Splats.__dataclass_fields__})
+    few = gaussians.take(upper)
     opened = rf.hole_views(few, views)
     lower_seen = opened_lower = 0
     for view, hole in zip(views, opened, strict=True):
