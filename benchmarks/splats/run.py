@@ -130,7 +130,7 @@ def score(
     views = sized_surface_views(session, args.points)
     placed = splats_from_views(views, args.points, args.sh_degree)
     export_s["splats.placed"] = time.perf_counter() - started
-    novel = between_views(session, views, session_region(session, True))
+    novel = between_views(session, views, session_region(session, True), args.points)
     gaussians = refined_splats(views, args.points, args.sh_degree, args.refine_steps, novel=novel)
     export_s["splats"] = time.perf_counter() - started
     for kind, result in (("splats", gaussians), ("splats.placed", placed)):
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--refine-steps", type=int, default=DEFAULT_REFINE_STEPS, help="the splats' refinement steps"
     )
-    parser.add_argument("--samples", type=int, default=16, help="Cycles samples of the result renders")
+    parser.add_argument("--samples", type=int, default=256, help="Cycles samples of the result renders")
     parser.add_argument("--seed", type=int, default=0, help="training (and reference editor) seed")
     parser.add_argument(
         "--edited-pair",

@@ -131,7 +131,8 @@ def splats(
         return splats_from_views(views, num_points, sh_degree, seed)
     from .refine import refined_splats  # refine builds on this module's Splats
 
-    novel = [] if masked_only else between_views(session, views, session_region(session, crop), seed)
+    region = session_region(session, crop)
+    novel = [] if masked_only else between_views(session, views, region, num_points, seed)
     return refined_splats(views, num_points, sh_degree, refine_steps, seed, novel=novel)
 
 

@@ -14,7 +14,7 @@ from test_export_geometry import CENTRE, RADIUS, SphereScene, look_at
 from in2n_server.engine.types import CameraSpec
 from in2n_server.export import rasterize as rz
 from in2n_server.export import refine as rf
-from in2n_server.export.coverage import between_cameras
+from in2n_server.export.coverage import BETWEEN_MAX_PER_CAMERA, BETWEEN_SPAN, between_cameras, between_count
 from in2n_server.export.pointcloud import sized_surface_views
 from in2n_server.export.splats import Splats, rotations_to, splats, splats_from_views
 
@@ -221,3 +221,27 @@ def test_between_cameras_sit_halfway_between_cameras_looking_the_same_way() -> N
         forward = -pose[:3, 2]
         assert np.dot(forward, -centre / np.linalg.norm(centre)) > 0.999  # still looking at the centre
         assert np.allclose(pose[:3, :3] @ pose[:3, :3].T, np.eye(3), atol=1e-9)
+
+
+def test_several_between_cameras_spread_along_the_way_to_neighbours() -> None:
+    ring = [camera_at((4 * math.sin(a), 0.0, 4 * math.cos(a))) for a in np.radians([0, 20, 40])]
+    centres = [np.asarray(camera.camera_to_world)[:3, 3] for camera in ring]
+    between = between_cameras(ring, seed=1, per_camera=3)
+    assert len(between) == 9
+    fractions = np.linspace(*BETWEEN_SPAN, 3)
+    for index in range(3):  # each camera's three: a quarter, half and three quarters of the way
+        for fraction, camera in zip(fractions, between[3 * index : 3 * index + 3], strict=True):
+            centre = np.asarray(camera.camera_to_world)[:3, 3]
+            expected = [(1 - fraction) * centres[index] + fraction * other for other in centres]
+            assert min(np.linalg.norm(centre - e) for e in expected) < 1e-9
+            assert np.linalg.norm(centre - centres[index]) > 0.1  # on the way to another camera
+            forward = -np.asarray(camera.camera_to_world)[:3, 2]
+            assert np.dot(forward, -centre / np.linalg.norm(centre)) > 0.999  # still looking at the centre
+
+
+def test_between_count_pays_for_rays_per_splat_within_its_bounds() -> None:
+    small = [camera_at((0.0, 0.0, 4.0), size=(16, 16))] * 10  # 2,560 pixels
+    large = [camera_at((0.0, 0.0, 4.0), size=(400, 400))] * 10
+    assert between_count(large, 1000) == 1  # never none
+    assert between_count(small, 1_000_000) == BETWEEN_MAX_PER_CAMERA
+    assert 1 < between_count(small, 500) < BETWEEN_MAX_PER_CAMERA  # 24 rays a splat: 12,000 / 2,560
