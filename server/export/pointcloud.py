@@ -21,7 +21,13 @@ def point_cloud(
     `crop`, only those inside the scene's bounds (or, when unknown, the camera rig's sphere); with
     `masked_only`, only those the views' masks cover (the edited objects).
     """
-    views = sized_surface_views(session, num_points, crop, masked_only)
+    return points_from_views(sized_surface_views(session, num_points, crop, masked_only), num_points, seed)
+
+
+def points_from_views(
+    views: list[SurfaceView], num_points: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """At most `num_points` of the views' kept pixels, as world points and their colours."""
     points = np.concatenate([view.world[view.keep].astype(np.float32) for view in views])
     colors = np.concatenate([np.clip(view_colours(view)[view.keep], 0.0, 1.0) for view in views])
     keep = subsample(len(points), num_points, seed)
