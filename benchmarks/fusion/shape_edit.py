@@ -18,18 +18,21 @@ Writes benchmarks/results/shape_edit.json and shape_edit.png (PSNR in the masks'
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import shutil
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
 from in2n_server.engine.geometry import world_points
+from in2n_server.engine.pipeline import In2NPipeline
 from in2n_server.engine.session import EditSession
 from in2n_server.engine.types import CameraSpec
 from in2n_server.export.errors import NothingToExportError
@@ -115,23 +118,29 @@ def run_edit(
     work: Path,
     config: FusionConfig,
     reference: Reference,
+    moved_release: bool = True,
 ) -> dict[str, Any]:
-    """One edit from the base checkpoint with this schedule and grow margin, measured."""
+    """One edit from the base checkpoint with this schedule and grow margin, measured; `moved_release`
+    False: the ablation without engine/moved_surface.py (depth let go only where the alpha changed)."""
     settings = ReferenceEditorSettings(seed=config.seed)
     session, editor, _ = start_edit(pair, schedule, config, settings, base_dir, work, grow_margin=margin)
-    started = time.perf_counter()
-    for _ in range(config.edit_steps):
-        session.step()
-    wall = time.perf_counter() - started
+    ablation = mock.patch.object(In2NPipeline, "release_moved_depth", lambda self, indices: None)
+    with contextlib.nullcontext() if moved_release else ablation:
+        started = time.perf_counter()
+        for _ in range(config.edit_steps):
+            session.step()
+        wall = time.perf_counter() - started
     result = {
         "schedule": schedule,
         "grow_margin": margin,
+        "moved_release": moved_release,
         "editor_calls": editor.calls,
         "wall_s": wall,
         **reference.measure(session),
     }
     print(
-        f"  {schedule:>8}, grow_margin {margin:.3f}: PSNR union {result['psnr_union']:.2f} dB, whole "
+        f"  {schedule:>8}, grow_margin {margin:.3f}, moved release {'on' if moved_release else 'off'}: "
+        f"PSNR union {result['psnr_union']:.2f} dB, whole "
         f"{result['psnr_whole']:.2f} dB, silhouette IoU {result['iou_union']:.3f}, points precision@2% "
         f"{result['precision@2%']:.3f}, completeness@2% {result['completeness@2%']:.3f} (new surface "
         f"{result['new_completeness@2%']:.3f}) ({wall:.0f} s)",
@@ -141,7 +150,11 @@ def run_edit(
 
 
 def run_scene(
-    name: str, margins: list[float], render: RenderSettings, config: FusionConfig
+    name: str,
+    margins: list[float],
+    render: RenderSettings,
+    config: FusionConfig,
+    moved_releases: tuple[bool, ...] = (True,),
 ) -> dict[str, Any]:
     pair = render_scene_pair(name, CACHE, render)
     reference = Reference(pair)
@@ -152,8 +165,18 @@ def run_scene(
         train_base(pair, work / "base", config, reference.held, print)
         base = reference.measure(EditSession.open_for_export(work / "base", device=config.device))
         runs = [
-            run_edit(pair, schedule, margin, work / "base", work / f"{schedule}-{margin}", config, reference)
+            run_edit(
+                pair,
+                schedule,
+                margin,
+                work / "base",
+                work / f"{schedule}-{margin}-{moved}",
+                config,
+                reference,
+                moved,
+            )
             for margin in margins
+            for moved in moved_releases
             for schedule in SCHEDULES
         ]
     finally:
@@ -176,7 +199,10 @@ def plot(scenes: dict[str, Any], path: Path) -> None:
 
     figure, axes = plt.subplots(1, len(scenes), figsize=(4.5 * len(scenes), 3.6), squeeze=False)
     for axis, (name, scene) in zip(axes[0], scenes.items(), strict=True):
-        labels = [f"{r['schedule']}\n{r['grow_margin']:g}" for r in scene["runs"]]
+        labels = [
+            f"{r['schedule']}\n{r['grow_margin']:g}{'' if r.get('moved_release', True) else ' off'}"
+            for r in scene["runs"]
+        ]
         colours = ["tab:blue" if r["schedule"] == "rolling" else "tab:gray" for r in scene["runs"]]
         values = [r["psnr_union"] for r in scene["runs"]]
         axis.bar(range(len(values)), values, color=colours)
@@ -201,6 +227,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--edit-steps", type=int, default=defaults.edit_steps, help="NeRF steps of the edit phase"
     )
+    parser.add_argument(
+        "--moved-release",
+        default="on",
+        help="comma-separated: on (engine/moved_surface.py releases the depth), off (the ablation), or both",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the engine and the reference editor")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument(
@@ -210,9 +241,10 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     config = FusionConfig(base_steps=args.base_steps, edit_steps=args.edit_steps, seed=args.seed)
     margins = [float(m) for m in args.margins.split(",")]
+    moved_releases = tuple(value.strip() == "on" for value in args.moved_release.split(","))
     started = time.perf_counter()
     scenes = {
-        name: run_scene(name, margins, render_defaults, config)
+        name: run_scene(name, margins, render_defaults, config, moved_releases)
         for name in (s.strip() for s in args.scenes.split(","))
     }
     results = {

@@ -14,6 +14,7 @@ those pixels go (engine/model.py).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,9 +29,11 @@ from PIL import Image
 from .dataparser import In2NDataParserConfig
 from .dataset import DEPTH_KEY, MASK_KEY, MASKS_MISSING
 from .depth_maps import read_depth_map
-from .edit_alpha import key_edit, reshaped
+from .edit_alpha import key_edit, over_background, reshaped
 from .model import ALPHA_FREE_KEY, DEPTH_RELEASED_KEY
+from .moved_surface import moved_pixels
 from .regions import GrowRegion
+from .types import CameraSpec
 
 
 @dataclass
@@ -177,6 +180,36 @@ class In2NDataManager(VanillaDataManager):
             grow,
         )
         self.depth_released[index, ..., 0] = released.to(self.depth_released.device)
+
+    def release_moved_depth(
+        self, index: int, grow: GrowRegion, cameras: Sequence[CameraSpec], partners: Sequence[int]
+    ) -> None:
+        """Also release view `index`'s depth where its edited surface moved inside an unchanged silhouette,
+        judged against the `partners`' current images (engine/moved_surface.py; `cameras` in the depth maps'
+        frame, one per view)."""
+        depths = self.image_batch.get("depth_image")
+        if depths is None or not self.has_alpha:
+            return
+        stored = self.current_image(index).float().cpu()
+        candidates = (
+            grow.region()
+            & (self.original_images[index, ..., 3] > 0)
+            & (stored[..., 3] >= 0.5)
+            & ~self.depth_released_pixels(index).cpu()
+        )
+        moved = moved_pixels(
+            over_background(stored[..., :3], stored[..., 3:], premultiplied=False),
+            depths[index, ..., 0].float().cpu(),
+            cameras[index],
+            candidates,
+            [self._over_white(j) for j in partners],
+            [cameras[j] for j in partners],
+        )
+        self.depth_released[index, ..., 0] |= moved.to(self.depth_released.device)
+
+    def _over_white(self, index: int) -> torch.Tensor:
+        image = self.current_image(index).float().cpu()
+        return over_background(image[..., :3], image[..., 3:], premultiplied=False)
 
     def depth_released_pixels(self, index: int) -> torch.Tensor:
         """[H, W] bool: where view `index`'s depth loss lets go (its edit changed the shape there)."""

@@ -47,6 +47,23 @@ def project(camera: CameraSpec, points: np.ndarray) -> tuple[np.ndarray, np.ndar
     return local[..., 0] / safe_z * camera.fx + camera.cx, -local[..., 1] / safe_z * camera.fy + camera.cy, z
 
 
+def nearest_views(
+    camera_to_worlds: np.ndarray, index: int, candidates: Iterable[int], count: int
+) -> list[int]:
+    """Up to `count` candidate cameras (never `index`) that look most like camera `index` ([N, 3 or 4, 4]
+    poses), most alike first: smallest angle between viewing directions plus distance between centres
+    (relative to the cameras' spread)."""
+    others = np.asarray([c for c in candidates if c != index], dtype=np.int64)
+    if not len(others):
+        return []
+    poses = np.asarray(camera_to_worlds, np.float64)[:, :3, :4]
+    forward, centres = -poses[:, :, 2], poses[:, :, 3]  # viewing direction: the camera's -Z axis
+    spread = float(np.linalg.norm(centres - centres.mean(0), axis=-1).mean()) or 1.0
+    angle = 1.0 - (forward[others] * forward[index]).sum(-1)
+    distance = np.linalg.norm(centres[others] - centres[index], axis=-1) / spread
+    return [int(v) for v in others[np.argsort(angle + distance, kind="stable")[:count]]]
+
+
 def ray_lengths(camera: CameraSpec) -> np.ndarray:
     """[H, W]: the distance along each pixel centre's ray per unit of z-depth (1 on the optical axis)."""
     cols, rows = np.meshgrid(np.arange(camera.width) + 0.5, np.arange(camera.height) + 0.5)

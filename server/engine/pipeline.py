@@ -23,7 +23,7 @@ around the mask at the editor's working size, so small objects get its full reso
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,9 @@ from in2n_protocol.edit_params import EditRegion, JointAttention, Schedule
 from ..editor.base import BatchEditor, Editor
 from .datamanager import In2NDataManager, In2NDataManagerConfig
 from .edit_alpha import over_background
+from .geometry import nearest_views
 from .model import In2NModelConfig
+from .moved_surface import PARTNERS
 from .regions import Box, GrowRegion, composite, crop_box, edit_crop, edit_region, grow_region, soft_mask
 from .schedule import EditSchedule, NoiseAnneal
 from .types import CameraSpec
@@ -168,6 +170,8 @@ class In2NPipeline(VanillaPipeline):
             self.datamanager.replace_image(index, image, self.grow_region(index))
             self.edited_views.add(index)
             self.edits_done += 1
+        self.release_moved_depth(indices)
+        for index, _, _ in inputs:
             stored = self.datamanager.current_image(index)
             for listener in self.edit_listeners:
                 listener(index, stored)
@@ -183,6 +187,20 @@ class In2NPipeline(VanillaPipeline):
         else:
             inside = self.datamanager.original_image(index)[..., 3] > 0
         return grow_region(inside, margin)
+
+    def release_moved_depth(self, indices: Iterable[int]) -> None:
+        """Let each edited view's depth loss also go where its surface moved inside an unchanged silhouette,
+        judged against its nearest edited views (engine/moved_surface.py); after a batch, so that the views
+        of one call are each other's partners, and on resuming, for every edited view."""
+        if self.datamanager.image_batch.get("depth_image") is None:
+            return
+        cameras = self._training_camera_specs()
+        poses = np.stack([camera.camera_to_world for camera in cameras])
+        for index in indices:
+            grow = self.grow_region(index)
+            if grow is not None:
+                partners = nearest_views(poses, index, sorted(self.edited_views), PARTNERS)
+                self.datamanager.release_moved_depth(index, grow, cameras, partners)
 
     def mark_edited(self, index: int) -> None:
         """Record view `index` as edited (a resumed session's views): a warp source, its grow region set."""

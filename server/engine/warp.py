@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .geometry import DEPTH_AGREEMENT, project, world_points
+from .geometry import DEPTH_AGREEMENT, nearest_views, project, world_points
 from .types import CameraSpec
 
 
@@ -44,15 +44,6 @@ def warp_into(
 
 
 def nearest_view(camera_to_worlds: np.ndarray, index: int, candidates: list[int]) -> int | None:
-    """The candidate camera that looks most like camera `index` ([N, 3 or 4, 4] poses): smallest angle
-    between viewing directions plus distance between centres (relative to the cameras' spread)."""
-    others = [c for c in candidates if c != index]
-    if not others:
-        return None
-    poses = np.asarray(camera_to_worlds, np.float64)[:, :3, :4]
-    forward, centres = -poses[:, :, 2], poses[:, :, 3]  # viewing direction: the camera's -Z axis
-    spread = float(np.linalg.norm(centres - centres.mean(0), axis=-1).mean()) or 1.0
-    chosen = np.asarray(others)
-    angle = 1.0 - (forward[chosen] * forward[index]).sum(-1)
-    distance = np.linalg.norm(centres[chosen] - centres[index], axis=-1) / spread
-    return int(chosen[int(np.argmin(angle + distance))])
+    """The candidate camera that looks most like camera `index` (geometry.nearest_views), or None."""
+    nearest = nearest_views(camera_to_worlds, index, candidates, 1)
+    return nearest[0] if nearest else None
