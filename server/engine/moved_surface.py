@@ -123,7 +123,7 @@ def moved_pixels(
         at_captured = pooled[:, 0]
         judged[r, c] = torch.isfinite(at_captured) & (best <= MATCH_COST)
         gain[r, c] = torch.where(judged[r, c], at_captured - best, torch.zeros_like(best))
-    return judged & (_window_mean(gain, judged) >= COST_MARGIN)
+    return judged & (gain > 0) & (_window_mean(gain, judged) >= COST_MARGIN)
 
 
 def _sweep_costs(
