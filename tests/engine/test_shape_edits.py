@@ -17,6 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
+from in2n_server.engine import datamanager as datamanager_module
 from in2n_server.engine import workdir as layout
 from in2n_server.engine.model import ALPHA_FREE_KEY, DEPTH_RELEASED_KEY, supervised_depth
 from in2n_server.engine.regions import grow_region
@@ -227,3 +228,39 @@ def test_undecided_pixels_are_sampled_kept_on_disk_and_survive_a_resume(
     del session
     resumed = EditSession.resume(workdir, editor=EraserEditor(), device="cpu")
     assert torch.equal(resumed.pipeline.datamanager.alpha_free_pixels(0), free)
+
+
+def test_moved_surfaces_release_the_depth_after_a_batch_and_after_a_resume(
+    capture: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wiring of engine/moved_surface.py (its verdicts are tested in test_moved_surface.py): after a
+    batch each view is judged against the other edited views, what it finds adds to the depth's release
+    inside the grow region, and a resumed session judges again."""
+    judged: list[int] = []
+    band = torch.zeros(SIZE, SIZE, dtype=torch.bool)
+    band[22:26] = True  # where the stand-in judge says the surface moved (beyond the bar and its margin)
+
+    def judge(image, depth, camera, candidates, partner_images, partner_cameras) -> torch.Tensor:
+        judged.append(len(partner_images))
+        return candidates & band
+
+    monkeypatch.setattr(datamanager_module, "moved_pixels", judge)
+    workdir = tmp_path / "work"
+    session = _session(capture, workdir, grow_margin=MARGIN)
+    session.pipeline.edit_views([0, 1, 2])
+    assert judged == [2, 2, 2]  # each view of the batch against the two others
+    datamanager = session.pipeline.datamanager
+    released = [datamanager.depth_released_pixels(i).clone() for i in range(4)]
+    for index in range(3):
+        region, alpha = datamanager.grow_region(index), datamanager.original_image(index)[..., 3]
+        assert (band & region & (alpha > 0)).any()
+        assert torch.all(released[index][band & region & (alpha > 0)])
+        assert not released[index][band & ~region].any()
+    assert not released[3].any()  # not edited
+    session.save()
+    del session
+    judged.clear()
+    resumed = EditSession.resume(workdir, editor=BarEditor(), device="cpu")
+    assert judged == [2, 2, 2]
+    for index in range(4):
+        assert torch.equal(resumed.pipeline.datamanager.depth_released_pixels(index), released[index])
