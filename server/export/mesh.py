@@ -21,6 +21,7 @@ from .backproject import (
     session_region,
     surface_views,
 )
+from .coverage import coverage_views
 from .errors import NO_SURFACE_YET, NothingToExportError
 
 
@@ -51,13 +52,18 @@ def fusion_views(
 ) -> tuple[list[SurfaceView], Region]:
     """The renders fusion integrates (the training cameras, at least their own size and up to twice
     `resolution` pixels along the longer side), with the surface each keeps, and the region geometry may
-    lie in. The textured mesh bakes from the same renders: no second pass over the views."""
+    lie in. Without masks, the cameras turned up and down add the surface the training views barely see
+    (`coverage_views`, as for the point cloud: a room's ceiling). The textured mesh bakes from the same
+    renders: no second pass over the views."""
     cameras = session.training_cameras
     masks = session_masks(session, len(cameras)) if masked_only else None
     longest = max(max(c.width, c.height) for c in cameras)
     cameras = scaled_cameras(cameras, max(1.0, min(2.0 * resolution, 512) / longest))
     region = session_region(session, crop)
-    return surface_views(session, cameras, region, min_accumulation, masks=masks), region
+    views = surface_views(session, cameras, region, min_accumulation, masks=masks)
+    if masks is None and any(view.keep.any() for view in views):  # masks exist for the training views only
+        views += coverage_views(session, views, region)
+    return views, region
 
 
 def fuse(

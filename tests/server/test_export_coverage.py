@@ -1,4 +1,5 @@
-"""Coverage views: a room's ceiling, seen only at the top edges of level training views, is exported.
+"""Coverage views: a room's ceiling, seen only at the top edges of level training views, is exported (as
+points and in the TSDF mesh).
 
 The renderer is an exact ray caster of a box seen from inside (what `EditSession.render` gives an
 export), so every exported point can be checked against the true walls, floor and ceiling.
@@ -13,8 +14,9 @@ import pytest
 
 from in2n_server.engine.geometry import camera_points
 from in2n_server.engine.types import CameraSpec, RenderResult
-from in2n_server.export import pointcloud
+from in2n_server.export import mesh, pointcloud
 from in2n_server.export.coverage import turned_cameras
+from in2n_server.export.mesh import tsdf_mesh
 from in2n_server.export.pointcloud import point_cloud
 
 LOW = np.array([-3.0, -3.0, 0.0])
@@ -105,3 +107,21 @@ def test_the_ceiling_the_level_views_barely_see_is_exported(monkeypatch: pytest.
     assert distance_to_box(with_coverage).max() < 1e-3  # every added point is on a true surface
     assert ceiling_completeness(level_only) < 0.7  # 0.62: a ring along the walls
     assert ceiling_completeness(with_coverage) > 0.97  # 1.0
+
+
+def test_the_tsdf_mesh_closes_the_ceiling_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    room = BoxRoom()
+    with_coverage, _, _ = tsdf_mesh(room, resolution=48)
+    monkeypatch.setattr(mesh, "coverage_views", lambda *args: [])
+    level_only, _, _ = tsdf_mesh(room, resolution=48)
+
+    voxel = (HIGH - LOW).max() * 1.1 / 48
+    assert np.quantile(distance_to_box(with_coverage), 0.99) < voxel  # on the true walls, within a voxel
+    assert ceiling_completeness(on_ceiling(level_only, voxel)) < 0.7  # 0.56: a ring along the walls
+    assert ceiling_completeness(on_ceiling(with_coverage, voxel)) > 0.95  # 0.98
+
+
+def on_ceiling(vertices: np.ndarray, tolerance: float) -> np.ndarray:
+    """The vertices within `tolerance` below the ceiling, moved onto it."""
+    near = vertices[vertices[:, 2] > HIGH[2] - tolerance]
+    return np.concatenate([near[:, :2], np.full((len(near), 1), HIGH[2])], axis=1)
