@@ -12,7 +12,8 @@ surface samples farther than 2% from every original one: the cone's tip).
 
     .venv/bin/python -m benchmarks.fusion.shape_edit [--scenes tabletop,object --margins 0,0.05]
 
-Writes benchmarks/results/shape_edit.json and shape_edit.png (PSNR in the masks' union, per run).
+Writes benchmarks/results/shape_edit.json, shape_edit.png (PSNR in the masks' union, per run) and
+shape_edit_views.png (held-out views: the edited scene, the base, each run; their depth below).
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ SCHEDULES = ("rolling", "ceiling")
 POINTS = 50_000
 """Points per exported cloud, as the reconstruction report exports them."""
 NEW_SURFACE_SHARE = 0.02
+FIGURE_VIEWS = 2
+"""Held-out views shown per scene in the *_views.png figure."""
+VIEWS_KEY = "_views"
+"""Where `Reference.measure` leaves the views for the figure (taken out before the JSON is written)."""
 """An edited surface sample farther than this share of the diagonal from the original surface is new."""
 
 
@@ -86,10 +91,13 @@ class Reference:
             "iou_union": silhouette_iou(opacity, list(self.alphas), list(self.union)),
         }
 
-    def measure(self, session: EditSession) -> dict[str, float]:
+    def measure(self, session: EditSession) -> dict[str, Any]:
+        """The scores, and under VIEWS_KEY the first held-out views' colour and depth (for the figure)."""
         renders = [session.render(camera) for camera in self.held.cameras]
         rgb = [np.clip(np.asarray(r.over(WHITE), np.float32), 0, 1) for r in renders]
-        return {**self.scores(rgb, [r.accumulation for r in renders]), **self.geometry(session)}
+        views = [(rgb[i], renders[i].depth) for i in range(min(FIGURE_VIEWS, len(renders)))]
+        scores = {**self.scores(rgb, [r.accumulation for r in renders]), **self.geometry(session)}
+        return {**scores, VIEWS_KEY: views}
 
     def geometry(self, session: EditSession) -> dict[str, float]:
         """The exported points against the edited surfaces (and the new part of them) at 2%."""
@@ -182,11 +190,51 @@ def run_scene(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {
+        "reference": [reference.held.edited[i] for i in range(min(FIGURE_VIEWS, len(reference.held.edited)))],
         "union_share": float(reference.union.mean()),
         "new_surface_samples": len(reference.new_surface),
         "surface_samples": len(reference.surface),
         "base": base,
         "runs": runs,
+    }
+
+
+def views_figure(scenes: dict[str, Any], path: Path) -> None:
+    """Per scene and held-out view, one row: the edited scene (Blender), the base, then each run's render
+    and below it its depth (near dark), so a shape that stayed shows even where its colour changed."""
+    from PIL import Image
+
+    rows = []
+    for scene in scenes.values():
+        runs = [scene["base"], *scene["runs"]]
+        for index, reference in enumerate(scene["reference"]):
+            colour = [np.asarray(reference, np.float32)] + [run[VIEWS_KEY][index][0] for run in runs]
+            depths = [run[VIEWS_KEY][index][1] for run in runs]
+            surface = (
+                np.concatenate([d[d > 0] for d in depths]) if any((d > 0).any() for d in depths) else None
+            )
+            low, high = (surface.min(), surface.max()) if surface is not None else (0.0, 1.0)
+            grey = [np.ones_like(colour[0])] + [
+                np.repeat(np.where(d > 0, (d - low) / max(high - low, 1e-6), 1.0)[..., None], 3, -1)
+                for d in depths
+            ]
+            rows += [np.concatenate(colour, 1), np.concatenate(grey, 1)]
+    width = max(row.shape[1] for row in rows)
+    rows = [np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0)), constant_values=1.0) for row in rows]
+    image = (np.clip(np.concatenate(rows, 0), 0, 1) * 255).astype(np.uint8)
+    Image.fromarray(image).resize((image.shape[1] * 3, image.shape[0] * 3), Image.NEAREST).save(path)
+
+
+def without_views(scenes: dict[str, Any]) -> dict[str, Any]:
+    """The results without the figure's images (for the JSON)."""
+    strip = lambda run: {k: v for k, v in run.items() if k != VIEWS_KEY}  # noqa: E731
+    return {
+        name: {
+            **{k: v for k, v in scene.items() if k not in ("reference", "base", "runs")},
+            "base": strip(scene["base"]),
+            "runs": [strip(run) for run in scene["runs"]],
+        }
+        for name, scene in scenes.items()
     }
 
 
@@ -254,9 +302,11 @@ def main(argv: list[str] | None = None) -> None:
         "total_wall_s": time.perf_counter() - started,
         "scenes": scenes,
     }
+    views_figure(scenes, args.out.with_name(args.out.stem + "_views.png"))
+    results["scenes"] = without_views(scenes)
     args.out.write_text(json.dumps(results, indent=1))
     plot(scenes, args.out.with_suffix(".png"))
-    print(f"wrote {args.out} and its .png ({results['total_wall_s']:.0f} s)")
+    print(f"wrote {args.out}, its .png and _views.png ({results['total_wall_s']:.0f} s)")
 
 
 if __name__ == "__main__":
