@@ -27,8 +27,8 @@ every view, stays as a surface of the background's colour (an invisible ghost ov
 backgrounds); a *new* white surface keys out where it grows into empty space; shadows, halos or a vignette the
 editor paints on the background inside the region become surface there; a new hole enclosed by surface (a
 donut's) cannot open; a surface that shrinks in front of another (a sphere turned into a smaller cone on a
-board) keeps alpha 1 there, so `reshaped` does not release its captured depth and a converged base keeps the
-old shape (docs/benchmarks.md, *Shape edits*); antialiased edges of new surface come out slightly wide (a
+board) keeps alpha 1 there, so `reshaped` does not release its captured depth (engine/moved_surface.py does,
+where the edited views' colours show the surface moved); antialiased edges of new surface come out slightly wide (a
 pixel half covered by a strongly coloured surface is already past `KEY_HIGH`). Measured on the fusion
 benchmark's `tabletop` pair with the edited scene's exact views (48 px, silhouettes grown by 0.05): the former
 rule, which emptied those pixels, keyed out the white squares along the board's edge (silhouette IoU 0.913
