@@ -28,8 +28,8 @@ backgrounds); a *new* white surface keys out where it grows into empty space; sh
 editor paints on the background inside the region become surface there; a new hole enclosed by surface (a
 donut's) cannot open; a surface that shrinks in front of another (a sphere turned into a smaller cone on a
 board) keeps alpha 1 there, so `reshaped` does not release its captured depth (engine/moved_surface.py does,
-where the edited views' colours show the surface moved); antialiased edges of new surface come out slightly wide (a
-pixel half covered by a strongly coloured surface is already past `KEY_HIGH`). Measured on the fusion
+where the edited views' colours show the surface moved); antialiased edges of new surface come out slightly
+wide (a pixel half covered by a strongly coloured surface is already past `KEY_HIGH`). Measured on the fusion
 benchmark's `tabletop` pair with the edited scene's exact views (48 px, silhouettes grown by 0.05): the former
 rule, which emptied those pixels, keyed out the white squares along the board's edge (silhouette IoU 0.913
 against the edited alpha, below the 0.985 of keeping the captured alpha).
