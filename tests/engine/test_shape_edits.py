@@ -1,6 +1,6 @@
 """Shape edits of RGBA captures through a real session: the alpha follows the edit inside each view's grow
-region and nowhere else, the depth loss lets go there, a resume keeps it, the edited objects' masks
-follow the new shape, and a sparsity prior keeps empty space empty while editing.
+region and nowhere else, the depth loss lets go there, a resume keeps it, and the edited objects' masks
+follow the new shape.
 
 The procedural scene rendered as a Blender capture (hard alpha, exact depth); the editor is a stand-in that
 paints a purple bar across the whole view it is given, over the empty background and the objects alike.
@@ -9,7 +9,6 @@ paints a purple bar across the whole view it is given, over the empty background
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from pathlib import Path
 
@@ -20,13 +19,7 @@ from PIL import Image
 
 from in2n_server.engine import datamanager as datamanager_module
 from in2n_server.engine import workdir as layout
-from in2n_server.engine.model import (
-    ALPHA_FREE_KEY,
-    DEPTH_RELEASED_KEY,
-    SPARSITY_STEPS,
-    density_sparsity,
-    supervised_depth,
-)
+from in2n_server.engine.model import ALPHA_FREE_KEY, DEPTH_RELEASED_KEY, supervised_depth
 from in2n_server.engine.regions import grow_region
 from in2n_server.engine.session import EditSession
 from in2n_server.engine.types import EditParams
@@ -271,37 +264,3 @@ def test_moved_surfaces_release_the_depth_after_a_batch_and_after_a_resume(
     assert judged == [2, 2, 2]
     for index in range(4):
         assert torch.equal(resumed.pipeline.datamanager.depth_released_pixels(index), released[index])
-
-
-def test_the_sparsity_prior_is_the_mean_opacity_of_a_short_step_and_empties_space() -> None:
-    aabb = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])
-    step = float(aabb[1].sub(aabb[0]).norm()) / SPARSITY_STEPS
-    constant = density_sparsity(lambda points: torch.full((len(points), 1), 2.0), aabb, 4096)
-    assert float(constant) == pytest.approx(1 - math.exp(-2.0 * step), rel=1e-5)
-    log_density = torch.tensor(1.0, requires_grad=True)
-    density_sparsity(lambda points: log_density.exp().expand(len(points), 1), aabb, 256).backward()
-    assert log_density.grad is not None and float(log_density.grad) > 0  # descending it lowers the density
-
-
-def test_the_sparsity_prior_weighs_while_editing_a_bounded_scene_only(capture: Path, tmp_path: Path) -> None:
-    session = _session(capture, tmp_path / "work", grow_margin=MARGIN)
-    model = session.pipeline.model
-    model.train()
-    assert model.bounded  # a Blender capture: its bounds give near and far
-    ray_bundle, batch = session.pipeline.datamanager.next_train(0)
-    outputs = model(ray_bundle)
-    metrics = model.get_metrics_dict(outputs, batch)
-
-    def losses() -> dict:
-        return model.get_loss_dict(outputs, batch, metrics)
-
-    model.editing = False
-    assert "sparsity_loss" not in losses()
-    model.editing = True
-    weight = model.config.sparsity_loss_mult_edit
-    assert weight > 0 and 0 < float(losses()["sparsity_loss"]) <= weight
-    model.bounded = False  # a photo scene: its empty space is not known to be empty
-    assert "sparsity_loss" not in losses()
-    model.bounded = True
-    model.config.sparsity_loss_mult_edit = 0.0
-    assert "sparsity_loss" not in losses()
