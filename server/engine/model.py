@@ -7,16 +7,13 @@ pins the surfaces in place; it weighs less while editing, and not at all where a
 changed (`DEPTH_RELEASED_KEY`, engine/edit_alpha.py `reshaped`): there an edit moved, added or removed
 surface. Rays of edited pixels whose opacity the edit leaves undecided (`ALPHA_FREE_KEY`) are compared over
 the editor's background instead of nerfstudio's random one: their colour is supervised, their opacity not.
-A bounded scene's near and far planes come from the dataparser's metadata (engine/dataparser.py), and while
-it is edited a sparsity prior (`density_sparsity`) keeps its empty space empty: without it a converged NeRF
-paints an edit's new shape onto the old one (a colour per view fits every training view) instead of
-carving the old shape away and growing the new one (docs/benchmarks.md, *Shape edits*).
+A bounded scene's near and far planes come from the dataparser's metadata (engine/dataparser.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -33,9 +30,6 @@ DEPTH_RELEASED_KEY = "depth_released"
 ALPHA_FREE_KEY = "alpha_free"
 """Batch key: rays of edited pixels that were either removed or painted the background's colour (the edit
 cannot say which): compared over EDIT_BACKGROUND, so that other views decide whether surface stays."""
-
-SPARSITY_STEPS = 256
-"""The sparsity prior penalises the opacity of a step this many times shorter than the box's diagonal."""
 
 ALEXNET_HINT = (
     "LPIPS needs torchvision's AlexNet weights (alexnet-owt-7be5be79.pth). Offline, place that file in "
@@ -99,11 +93,6 @@ class In2NModelConfig(NerfactoModelConfig):
     """Weight of the depth loss during the base reconstruction (pixels with exact depth only)."""
     depth_loss_mult_edit: float = 0.01
     """Weight of the depth loss while editing: lower, so that an edit may change shape a little."""
-    sparsity_loss_mult_edit: float = 0.1
-    """Weight of the density sparsity prior while editing a bounded scene (0: none); measured on the
-    fusion benchmark's shape edits (0.03 grows too little of a new shape, 0.3 costs PSNR)."""
-    sparsity_samples: int = 8192
-    """Random points in the scene box the sparsity prior looks at each step."""
 
 
 class In2NModel(NerfactoModel):
@@ -116,7 +105,6 @@ class In2NModel(NerfactoModel):
         with _lpips_metric_deferred():
             super().populate_modules()
         near_far = self.kwargs.get("metadata", {}).get(NEAR_FAR_KEY)
-        self.bounded = near_far is not None
         if near_far is not None:
             self.collider = NearFarCollider(near_plane=near_far[0], far_plane=near_far[1])
         self.rgb_loss = nn.L1Loss()
@@ -137,12 +125,6 @@ class In2NModel(NerfactoModel):
         if self.training and weight > 0 and "depth_image" in batch and "directions_norm" in outputs:
             loss_dict["depth_loss"] = weight * relative_depth_loss(
                 outputs["expected_depth"], supervised_depth(batch, self.device), outputs["directions_norm"]
-            )
-        sparsity = self.config.sparsity_loss_mult_edit
-        if self.training and self.editing and self.bounded and sparsity > 0:
-            aabb = self.scene_box.aabb.to(self.device)
-            loss_dict["sparsity_loss"] = sparsity * density_sparsity(
-                self.field.density_fn, aabb, self.config.sparsity_samples
             )
         if self.lpips_loss is not None and self.training:
             size = self.config.patch_size
@@ -187,18 +169,6 @@ def supervised_depth(batch: dict, device: torch.device | str) -> torch.Tensor:
     if released is None:
         return depth
     return torch.where(released.to(device), torch.zeros_like(depth), depth)
-
-
-def density_sparsity(
-    density_fn: Callable[[torch.Tensor], torch.Tensor], aabb: torch.Tensor, count: int
-) -> torch.Tensor:
-    """The mean opacity of a short step (1/SPARSITY_STEPS of the box's diagonal) at `count` uniform random
-    points of the box `aabb` ([2, 3]): a prior for empty space that the photometric loss outweighs wherever
-    a view shows surface, and that wins where painting and carving fit the views alike."""
-    low, high = aabb[0], aabb[1]
-    points = low + torch.rand(count, 3, device=aabb.device) * (high - low)
-    step = (high - low).norm() / SPARSITY_STEPS
-    return (1.0 - torch.exp(-density_fn(points).float() * step)).mean()
 
 
 def relative_depth_loss(
