@@ -181,24 +181,22 @@ class In2NDataManager(VanillaDataManager):
         )
         self.depth_released[index, ..., 0] = released.to(self.depth_released.device)
 
-    def release_moved_depth(
-        self, index: int, grow: GrowRegion, cameras: Sequence[CameraSpec], partners: Sequence[int]
-    ) -> None:
+    def release_moved_depth(self, index: int, cameras: Sequence[CameraSpec], partners: Sequence[int]) -> None:
         """Also release view `index`'s depth where its edited surface moved inside an unchanged silhouette,
-        judged against the `partners`' current images (engine/moved_surface.py; `cameras` in the depth maps'
-        frame, one per view)."""
+        within its recorded grow region, judged against the `partners`' current images
+        (engine/moved_surface.py; `cameras` in the depth maps' frame, one per view)."""
         depths = self.image_batch.get("depth_image")
-        if depths is None or not self.has_alpha:
+        region = self.grow_region(index).cpu()
+        if depths is None or not self.has_alpha or not region.any():
             return
-        stored = self.current_image(index).float().cpu()
         candidates = (
-            grow.region()
+            region
             & (self.original_images[index, ..., 3] > 0)
-            & (stored[..., 3] >= 0.5)
+            & (self.current_image(index)[..., 3].cpu() >= 0.5)
             & ~self.depth_released_pixels(index).cpu()
         )
         moved = moved_pixels(
-            over_background(stored[..., :3], stored[..., 3:], premultiplied=False),
+            self._over_white(index),
             depths[index, ..., 0].float().cpu(),
             cameras[index],
             candidates,
@@ -208,6 +206,7 @@ class In2NDataManager(VanillaDataManager):
         self.depth_released[index, ..., 0] |= moved.to(self.depth_released.device)
 
     def _over_white(self, index: int) -> torch.Tensor:
+        """View `index`'s current image over the editor's background ([H, W, 3], on the CPU)."""
         image = self.current_image(index).float().cpu()
         return over_background(image[..., :3], image[..., 3:], premultiplied=False)
 

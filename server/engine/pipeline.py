@@ -197,10 +197,8 @@ class In2NPipeline(VanillaPipeline):
         cameras = self._training_camera_specs()
         poses = np.stack([camera.camera_to_world for camera in cameras])
         for index in indices:
-            grow = self.grow_region(index)
-            if grow is not None:
-                partners = nearest_views(poses, index, sorted(self.edited_views), PARTNERS)
-                self.datamanager.release_moved_depth(index, grow, cameras, partners)
+            partners = nearest_views(poses, index, sorted(self.edited_views), PARTNERS)
+            self.datamanager.release_moved_depth(index, cameras, partners)
 
     def mark_edited(self, index: int) -> None:
         """Record view `index` as edited (a resumed session's views): a warp source, its grow region set."""
