@@ -127,11 +127,16 @@ def run_edit(
     config: FusionConfig,
     reference: Reference,
     moved_release: bool = True,
+    sparsity: float | None = None,
 ) -> dict[str, Any]:
     """One edit from the base checkpoint with this schedule and grow margin, measured; `moved_release`
-    False: the ablation without engine/moved_surface.py (depth let go only where the alpha changed)."""
+    False: the ablation without engine/moved_surface.py (depth let go only where the alpha changed);
+    `sparsity`: the model's `sparsity_loss_mult_edit` (None: the engine's default)."""
     settings = ReferenceEditorSettings(seed=config.seed)
     session, editor, _ = start_edit(pair, schedule, config, settings, base_dir, work, grow_margin=margin)
+    model_config = session.pipeline.model.config
+    if sparsity is not None:
+        model_config.sparsity_loss_mult_edit = sparsity
     ablation = mock.patch.object(In2NPipeline, "release_moved_depth", lambda self, indices: None)
     with contextlib.nullcontext() if moved_release else ablation:
         started = time.perf_counter()
@@ -142,12 +147,15 @@ def run_edit(
         "schedule": schedule,
         "grow_margin": margin,
         "moved_release": moved_release,
+        "sparsity": model_config.sparsity_loss_mult_edit,
+        "hull_share": (session.pipeline.model.sparsity_region or (None, 0.0))[1],
         "editor_calls": editor.calls,
         "wall_s": wall,
         **reference.measure(session),
     }
     print(
-        f"  {schedule:>8}, grow_margin {margin:.3f}, moved release {'on' if moved_release else 'off'}: "
+        f"  {schedule:>8}, grow_margin {margin:.3f}, moved release {'on' if moved_release else 'off'}, "
+        f"sparsity {result['sparsity']:g} (hull {result['hull_share']:.3f} of the box): "
         f"PSNR union {result['psnr_union']:.2f} dB, whole "
         f"{result['psnr_whole']:.2f} dB, silhouette IoU {result['iou_union']:.3f}, points precision@2% "
         f"{result['precision@2%']:.3f}, completeness@2% {result['completeness@2%']:.3f} (new surface "
@@ -163,6 +171,7 @@ def run_scene(
     render: RenderSettings,
     config: FusionConfig,
     moved_releases: tuple[bool, ...] = (True,),
+    sparsities: tuple[float | None, ...] = (None,),
 ) -> dict[str, Any]:
     pair = render_scene_pair(name, CACHE, render)
     reference = Reference(pair)
@@ -178,13 +187,15 @@ def run_scene(
                 schedule,
                 margin,
                 work / "base",
-                work / f"{schedule}-{margin}-{moved}",
+                work / f"{schedule}-{margin}-{moved}-{sparsity}",
                 config,
                 reference,
                 moved,
+                sparsity,
             )
             for margin in margins
             for moved in moved_releases
+            for sparsity in sparsities
             for schedule in SCHEDULES
         ]
     finally:
@@ -249,6 +260,7 @@ def plot(scenes: dict[str, Any], path: Path) -> None:
     for axis, (name, scene) in zip(axes[0], scenes.items(), strict=True):
         labels = [
             f"{r['schedule']}\n{r['grow_margin']:g}{'' if r.get('moved_release', True) else ' off'}"
+            f"{'' if r.get('sparsity') is None else ' s' + format(r['sparsity'], 'g')}"
             for r in scene["runs"]
         ]
         colours = ["tab:blue" if r["schedule"] == "rolling" else "tab:gray" for r in scene["runs"]]
@@ -280,6 +292,11 @@ def main(argv: list[str] | None = None) -> None:
         default="on",
         help="comma-separated: on (engine/moved_surface.py releases the depth), off (the ablation), or both",
     )
+    parser.add_argument(
+        "--sparsity",
+        default="",
+        help="comma-separated weights of the sparsity prior while editing (default: the engine's)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the engine and the reference editor")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument(
@@ -290,9 +307,10 @@ def main(argv: list[str] | None = None) -> None:
     config = FusionConfig(base_steps=args.base_steps, edit_steps=args.edit_steps, seed=args.seed)
     margins = [float(m) for m in args.margins.split(",")]
     moved_releases = tuple(value.strip() == "on" for value in args.moved_release.split(","))
+    sparsities = tuple(float(w) for w in args.sparsity.split(",")) if args.sparsity else (None,)
     started = time.perf_counter()
     scenes = {
-        name: run_scene(name, margins, render_defaults, config, moved_releases)
+        name: run_scene(name, margins, render_defaults, config, moved_releases, sparsities)
         for name in (s.strip() for s in args.scenes.split(","))
     }
     results = {

@@ -116,6 +116,9 @@ class In2NDataManager(VanillaDataManager):
         self.alpha_free = torch.zeros_like(self.grow_regions)
         # Where an edited view's shape changed, so its captured depth no longer holds (edit_alpha.reshaped).
         self.depth_released = torch.zeros_like(self.grow_regions)
+        # Where an edited view's surface moved inside its silhouette (engine/moved_surface.py; part of the
+        # release above, and what the sparsity prior's hull is built from, engine/edit_hull.py).
+        self.moved_surface = torch.zeros_like(self.grow_regions)
         if self.has_alpha:
             self.image_batch[ALPHA_FREE_KEY] = self.alpha_free
         depths = self._load_depths()
@@ -182,18 +185,18 @@ class In2NDataManager(VanillaDataManager):
         self.depth_released[index, ..., 0] = released.to(self.depth_released.device)
 
     def release_moved_depth(self, index: int, cameras: Sequence[CameraSpec], partners: Sequence[int]) -> None:
-        """Also release view `index`'s depth where its edited surface moved inside an unchanged silhouette,
-        within its recorded grow region, judged against the `partners`' current images
-        (engine/moved_surface.py; `cameras` in the depth maps' frame, one per view)."""
+        """Find where view `index`'s edited surface moved inside an unchanged silhouette, within its recorded
+        grow region, judged against the `partners`' current images (engine/moved_surface.py; `cameras` in
+        the depth maps' frame, one per view), record it, and release the depth there too."""
         depths = self.image_batch.get("depth_image")
         region = self.grow_region(index).cpu()
+        self.moved_surface[index] = False
         if depths is None or not self.has_alpha or not region.any():
             return
         candidates = (
             region
             & (self.original_images[index, ..., 3] > 0)
             & (self.current_image(index)[..., 3].cpu() >= 0.5)
-            & ~self.depth_released_pixels(index).cpu()
         )
         moved = moved_pixels(
             self._over_white(index),
@@ -203,12 +206,17 @@ class In2NDataManager(VanillaDataManager):
             [self._over_white(j) for j in partners],
             [cameras[j] for j in partners],
         )
-        self.depth_released[index, ..., 0] |= moved.to(self.depth_released.device)
+        self.moved_surface[index, ..., 0] = moved.to(self.moved_surface.device)
+        self.depth_released[index, ..., 0] |= self.moved_surface[index, ..., 0]
 
     def _over_white(self, index: int) -> torch.Tensor:
         """View `index`'s current image over the editor's background ([H, W, 3], on the CPU)."""
         image = self.current_image(index).float().cpu()
         return over_background(image[..., :3], image[..., 3:], premultiplied=False)
+
+    def moved_surface_pixels(self, index: int) -> torch.Tensor:
+        """[H, W] bool: where view `index`'s edited surface moved inside its silhouette (last judged)."""
+        return self.moved_surface[index, ..., 0]
 
     def depth_released_pixels(self, index: int) -> torch.Tensor:
         """[H, W] bool: where view `index`'s depth loss lets go (its edit changed the shape there)."""
@@ -249,3 +257,4 @@ class In2NDataManager(VanillaDataManager):
         else:
             self.grow_regions[index] = False
             self.depth_released[index] = False
+            self.moved_surface[index] = False

@@ -38,6 +38,7 @@ from in2n_protocol.edit_params import EditRegion, JointAttention, Schedule
 from ..editor.base import BatchEditor, Editor
 from .datamanager import In2NDataManager, In2NDataManagerConfig
 from .edit_alpha import over_background
+from .edit_hull import hull_samples
 from .geometry import nearest_views
 from .model import In2NModelConfig
 from .moved_surface import PARTNERS
@@ -170,7 +171,7 @@ class In2NPipeline(VanillaPipeline):
             self.datamanager.replace_image(index, image, self.grow_region(index))
             self.edited_views.add(index)
             self.edits_done += 1
-        self.release_moved_depth(indices)
+        self.settle_edits(indices)
         for index, _, _ in inputs:
             stored = self.datamanager.current_image(index)
             for listener in self.edit_listeners:
@@ -187,6 +188,25 @@ class In2NPipeline(VanillaPipeline):
         else:
             inside = self.datamanager.original_image(index)[..., 3] > 0
         return grow_region(inside, margin)
+
+    def settle_edits(self, indices: Iterable[int]) -> None:
+        """What follows a batch of edits (and a resume, for every edited view): the depth lets go where
+        their surfaces moved, and the sparsity prior's hull takes their changes in."""
+        self.release_moved_depth(indices)
+        self.update_edit_hull()
+
+    def update_edit_hull(self) -> None:
+        """Give the model the hull of where the edited views' surfaces moved (engine/edit_hull.py), where
+        its sparsity prior acts; bounded scenes only (the hull lives in the scene box)."""
+        model = self.model
+        if not getattr(model, "bounded", False) or model.config.sparsity_loss_mult_edit <= 0:
+            return
+        data = self.datamanager
+        moved = {i: data.moved_surface_pixels(i).cpu().numpy() for i in sorted(self.edited_views)}
+        generator = np.random.default_rng((self.config.seed, self.edits_done))
+        box = model.scene_box.aabb.detach().cpu().double().numpy()
+        points, share = hull_samples(box, self._training_camera_specs(), moved, generator)
+        model.sparsity_region = (torch.from_numpy(points).float().to(self.device), share)
 
     def release_moved_depth(self, indices: Iterable[int]) -> None:
         """Let each edited view's depth loss also go where its surface moved inside an unchanged silhouette,

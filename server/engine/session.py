@@ -481,7 +481,7 @@ class EditSession:
                 if free.is_file():
                     datamanager.set_alpha_free(index, _read_png(free, "L") >= 0.5)
                 self.pipeline.mark_edited(index)
-        self.pipeline.release_moved_depth(sorted(self.pipeline.edited_views))
+        self.pipeline.settle_edits(sorted(self.pipeline.edited_views))
         self._restore_step_state()
 
     def _load_base(self, path: Path) -> None:

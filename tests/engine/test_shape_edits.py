@@ -1,6 +1,6 @@
 """Shape edits of RGBA captures through a real session: the alpha follows the edit inside each view's grow
 region and nowhere else, the depth loss lets go there, a resume keeps it, and the edited objects' masks
-follow the new shape.
+follow the new shape, and a sparsity prior empties what the edit released.
 
 The procedural scene rendered as a Blender capture (hard alpha, exact depth); the editor is a stand-in that
 paints a purple bar across the whole view it is given, over the empty background and the objects alike.
@@ -9,6 +9,7 @@ paints a purple bar across the whole view it is given, over the empty background
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -19,7 +20,13 @@ from PIL import Image
 
 from in2n_server.engine import datamanager as datamanager_module
 from in2n_server.engine import workdir as layout
-from in2n_server.engine.model import ALPHA_FREE_KEY, DEPTH_RELEASED_KEY, supervised_depth
+from in2n_server.engine.edit_hull import in_hull
+from in2n_server.engine.model import (
+    ALPHA_FREE_KEY,
+    DEPTH_RELEASED_KEY,
+    density_sparsity,
+    supervised_depth,
+)
 from in2n_server.engine.regions import grow_region
 from in2n_server.engine.session import EditSession
 from in2n_server.engine.types import EditParams
@@ -264,3 +271,64 @@ def test_moved_surfaces_release_the_depth_after_a_batch_and_after_a_resume(
     assert judged == [2, 2, 2]
     for index in range(4):
         assert torch.equal(resumed.pipeline.datamanager.depth_released_pixels(index), released[index])
+
+
+def test_the_sparsity_prior_is_the_mean_opacity_of_a_short_step_and_empties_space() -> None:
+    points, step = torch.rand(4096, 3), 0.01
+    constant = density_sparsity(lambda p: torch.full((len(p), 1), 2.0), points, step)
+    assert float(constant) == pytest.approx(1 - math.exp(-2.0 * step), rel=1e-5)
+    log_density = torch.tensor(1.0, requires_grad=True)
+    density_sparsity(lambda p: log_density.exp().expand(len(p), 1), points, step).backward()
+    assert log_density.grad is not None and float(log_density.grad) > 0  # descending it lowers the density
+
+
+def test_the_sparsity_prior_acts_in_the_hull_of_moved_surfaces_while_editing_only(
+    capture: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wiring of engine/edit_hull.py (its rule is tested in test_edit_hull.py): after a batch the model
+    holds points of the hull of the views' moved-surface verdicts, the prior weighs only while editing a
+    bounded scene, scaled by the hull's share of the box, and a resumed session rebuilds the same hull."""
+
+    def judge(image, depth, camera, candidates, partner_images, partner_cameras) -> torch.Tensor:
+        return candidates.clone()  # the stand-in judge: every candidate moved
+
+    monkeypatch.setattr(datamanager_module, "moved_pixels", judge)
+    workdir = tmp_path / "work"
+    session = _session(capture, workdir, grow_margin=MARGIN)
+    pipeline = session.pipeline
+    model, datamanager = pipeline.model, pipeline.datamanager
+    assert model.bounded and model.sparsity_region is None  # a Blender capture; nothing edited yet
+    pipeline.edit_views([0, 1, 2])
+    moved = {i: datamanager.moved_surface_pixels(i).numpy() for i in range(4)}
+    assert all(moved[i].any() for i in range(3)) and not moved[3].any()
+    for index in range(3):  # recorded apart from, and part of, the depth's release
+        assert np.all(datamanager.depth_released_pixels(index).numpy()[moved[index]])
+    assert model.sparsity_region is not None
+    points, share = model.sparsity_region
+    assert 0 < share < 1 and len(points) > 0
+    assert in_hull(points.double().numpy(), pipeline._training_camera_specs(), moved).all()
+
+    model.train()
+    ray_bundle, batch = datamanager.next_train(0)
+    outputs = model(ray_bundle)
+    metrics = model.get_metrics_dict(outputs, batch)
+
+    def losses() -> dict:
+        return model.get_loss_dict(outputs, batch, metrics)
+
+    model.editing = False
+    assert "sparsity_loss" not in losses()
+    model.editing = True
+    weight = model.config.sparsity_loss_mult_edit
+    assert weight > 0 and 0 < float(losses()["sparsity_loss"]) <= weight * share
+    model.bounded = False  # a photo scene: its empty space is not known to be empty
+    assert "sparsity_loss" not in losses()
+    model.bounded = True
+    model.sparsity_region = (points[:0], 0.0)  # a recolour: nothing moved, no prior
+    assert "sparsity_loss" not in losses()
+
+    session.save()
+    del session
+    resumed = EditSession.resume(workdir, editor=BarEditor(), device="cpu")
+    again = resumed.pipeline.model.sparsity_region
+    assert again is not None and again[1] == share and torch.equal(again[0], points)
