@@ -12,6 +12,10 @@ surface samples farther than 2% from every original one: the cone's tip).
 
     .venv/bin/python -m benchmarks.fusion.shape_edit [--scenes tabletop,object --margins 0,0.05]
 
+`--moved-release on,off` and `--sparsity 0,0.1` are ablations on the same base (engine/moved_surface.py; the
+sparsity prior of engine/model.py, which acts only after `sparsity_min_base_steps`: pair it with
+`--base-steps 600`).
+
 Writes benchmarks/results/shape_edit.json, shape_edit.png (PSNR in the masks' union, per run) and
 shape_edit_views.png (held-out views: the edited scene, the base, each run; their depth below).
 """

@@ -197,9 +197,14 @@ class In2NPipeline(VanillaPipeline):
 
     def update_edit_hull(self) -> None:
         """Give the model the hull of where the edited views' surfaces moved (engine/edit_hull.py), where
-        its sparsity prior acts; bounded scenes only (the hull lives in the scene box)."""
+        its sparsity prior acts; bounded scenes whose edit started from a converged base only (the hull
+        lives in the scene box; `sparsity_min_base_steps`)."""
         model = self.model
-        if not getattr(model, "bounded", False) or model.config.sparsity_loss_mult_edit <= 0:
+        settings = model.config
+        base_steps = self.edit_start_step or 0
+        if not getattr(model, "bounded", False) or settings.sparsity_loss_mult_edit <= 0:
+            return
+        if base_steps < settings.sparsity_min_base_steps:
             return
         data = self.datamanager
         moved = {i: data.moved_surface_pixels(i).cpu().numpy() for i in sorted(self.edited_views)}

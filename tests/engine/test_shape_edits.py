@@ -286,8 +286,9 @@ def test_the_sparsity_prior_acts_in_the_hull_of_moved_surfaces_while_editing_onl
     capture: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The wiring of engine/edit_hull.py (its rule is tested in test_edit_hull.py): after a batch the model
-    holds points of the hull of the views' moved-surface verdicts, the prior weighs only while editing a
-    bounded scene, scaled by the hull's share of the box, and a resumed session rebuilds the same hull."""
+    holds points of the hull of the views' moved-surface verdicts (once the base is converged), the prior
+    weighs only while editing a bounded scene, scaled by the hull's share of the box, and a resumed session
+    rebuilds the same hull."""
 
     def judge(image, depth, camera, candidates, partner_images, partner_cameras) -> torch.Tensor:
         return candidates.clone()  # the stand-in judge: every candidate moved
@@ -298,6 +299,10 @@ def test_the_sparsity_prior_acts_in_the_hull_of_moved_surfaces_while_editing_onl
     pipeline = session.pipeline
     model, datamanager = pipeline.model, pipeline.datamanager
     assert model.bounded and model.sparsity_region is None  # a Blender capture; nothing edited yet
+    pipeline.edit_start_step = model.config.sparsity_min_base_steps - 1  # a loose base: no prior
+    pipeline.edit_views([0, 1])
+    assert model.sparsity_region is None and datamanager.moved_surface_pixels(0).any()
+    pipeline.edit_start_step = model.config.sparsity_min_base_steps  # as if the edit began there
     pipeline.edit_views([0, 1, 2])
     moved = {i: datamanager.moved_surface_pixels(i).numpy() for i in range(4)}
     assert all(moved[i].any() for i in range(3)) and not moved[3].any()
