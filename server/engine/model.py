@@ -8,10 +8,10 @@ changed (`DEPTH_RELEASED_KEY`, engine/edit_alpha.py `reshaped`): there an edit m
 surface. Rays of edited pixels whose opacity the edit leaves undecided (`ALPHA_FREE_KEY`) are compared over
 the editor's background instead of nerfstudio's random one: their colour is supervised, their opacity not.
 A bounded scene's near and far planes come from the dataparser's metadata (engine/dataparser.py), and while
-it is edited a sparsity prior (`density_sparsity`) pushes empty what no view needs inside the hull of what
-the edit changed (engine/edit_hull.py, set by the pipeline): without it a converged NeRF paints an edit's
-new shape onto the old one (a colour per view fits every training view) instead of carving the old shape
-away and growing the new one (docs/benchmarks.md, *Shape edits*).
+it is edited a sparsity prior (`density_sparsity`) pushes empty what no view needs inside the hull of where
+the edit moved surfaces (engine/edit_hull.py, set by the pipeline): without it a converged NeRF paints an
+edit's new shape onto the old one (a colour per view fits every training view) instead of carving the old
+shape away and growing the new one (docs/benchmarks.md, *Shape edits*).
 """
 
 from __future__ import annotations
@@ -102,15 +102,15 @@ class In2NModelConfig(NerfactoModelConfig):
     """Weight of the depth loss while editing: lower, so that an edit may change shape a little."""
     sparsity_loss_mult_edit: float = 0.1
     """Weight of the density sparsity prior while editing a bounded scene (0: none), per unit of the box's
-    volume; measured on the fusion benchmark's shape edits (0.03 grows too little of a new shape, 0.3
-    costs PSNR)."""
+    volume; measured on the fusion benchmark's converged `tabletop` (box-wide, 0.03 grew too little of the
+    new shape; inside the hull, 0.3 was no better than 0.1)."""
     sparsity_samples: int = 8192
     """Points of the edit's hull the sparsity prior looks at each step."""
     sparsity_min_base_steps: int = 500
     """The prior waits for a converged base: it acts only on edits that start after this many NeRF steps.
     A loose base reshapes without it (fusion benchmark, `tabletop`, 200 base steps: the cone's tip 83-100%
     complete without it; the exact edits' PSNR in the masks moved -1.27, -0.73, +0.99 dB over three seeds);
-    a converged one keeps the old shape unless it acts (600 steps: tip 65-71% -> 87-89%, +1.15 dB)."""
+    a converged one keeps the old shape unless it acts (600 steps: tip 65-71% -> 87-96%, +1.15 dB)."""
 
 
 class In2NModel(NerfactoModel):
@@ -119,7 +119,7 @@ class In2NModel(NerfactoModel):
     editing: bool = False
     """Set by the pipeline: the edit phase uses `depth_loss_mult_edit`."""
     sparsity_region: tuple[torch.Tensor, float] | None = None
-    """Set by the pipeline while editing: points of the hull of what the edit changed ([K, 3], the
+    """Set by the pipeline while editing: points of the hull of where the edit moved surfaces ([K, 3], the
     scene's frame) and the hull's share of the box's volume; the sparsity prior acts there only."""
 
     def populate_modules(self) -> None:
