@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .geometry import project
+from .geometry import pixels_in_view, project
 from .types import CameraSpec
 
 MIN_VIEWS = 2
@@ -44,12 +44,11 @@ def in_hull(
     votes = np.zeros(len(points), dtype=np.int64)
     seen_by = np.zeros(len(points), dtype=np.int64)
     for index, camera in enumerate(cameras):
-        col, row, z = project(camera, points)
-        seen = (z > 0) & (col >= 0) & (col < camera.width) & (row >= 0) & (row < camera.height)
+        col, row, seen = pixels_in_view(*project(camera, points), camera.width, camera.height)
         seen_by += seen
         mask = marked.get(index)
         if mask is not None:
-            votes[seen] += mask[row[seen].astype(np.int64), col[seen].astype(np.int64)]
+            votes += seen & mask[row, col]
     return (votes >= MIN_VIEWS) & (votes >= HULL_SHARE * seen_by)
 
 

@@ -47,6 +47,16 @@ def project(camera: CameraSpec, points: np.ndarray) -> tuple[np.ndarray, np.ndar
     return local[..., 0] / safe_z * camera.fx + camera.cx, -local[..., 1] / safe_z * camera.fy + camera.cy, z
 
 
+def pixels_in_view(
+    u: np.ndarray, v: np.ndarray, z: np.ndarray, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pixel each projected point (`project`'s u, v, z) falls in, for a `width` x `height` image: (col,
+    row, inside), with col and row 0 where the point is behind the camera or outside the image."""
+    col, row = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
+    inside = (z > 1e-9) & (col >= 0) & (col < width) & (row >= 0) & (row < height)
+    return np.where(inside, col, 0), np.where(inside, row, 0), inside
+
+
 def nearest_views(
     camera_to_worlds: np.ndarray, index: int, candidates: Iterable[int], count: int
 ) -> list[int]:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .geometry import DEPTH_AGREEMENT, nearest_views, project, world_points
+from .geometry import DEPTH_AGREEMENT, nearest_views, pixels_in_view, project, world_points
 from .types import CameraSpec
 
 
@@ -30,9 +30,8 @@ def warp_into(
     """
     u, v, z = project(source_camera, world_points(target_camera, target_depth))
     height, width = source_depth.shape
-    col, row = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
-    inside = (z > 1e-9) & (col >= 0) & (col < width) & (row >= 0) & (row < height)
-    seen = source_depth[np.where(inside, row, 0), np.where(inside, col, 0)]
+    col, row, inside = pixels_in_view(u, v, z, width, height)
+    seen = source_depth[row, col]
     valid = inside & (target_depth > 0) & (seen > 0) & (np.abs(seen - z) <= DEPTH_AGREEMENT * z)
 
     device = source_image.device

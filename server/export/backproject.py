@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.geometry import DEPTH_AGREEMENT, project, world_points
+from ..engine.geometry import DEPTH_AGREEMENT, pixels_in_view, project, world_points
 from ..engine.types import CameraSpec, RenderResult
 from .errors import MasksMissingError
 
@@ -225,9 +225,7 @@ def view_lookup(points: np.ndarray, view: SurfaceView) -> tuple[np.ndarray, np.n
     """
     camera = view.camera
     u, v, z = project(camera, points)
-    col, row = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
-    inside = (z > 1e-9) & (col >= 0) & (col < camera.width) & (row >= 0) & (row < camera.height)
-    col, row = np.where(inside, col, 0), np.where(inside, row, 0)
+    col, row, inside = pixels_in_view(u, v, z, camera.width, camera.height)
     depth = np.asarray(view.render.depth, np.float64).reshape(camera.height, camera.width)[row, col]
     seen = view.keep[row, col] & inside
     return seen & (np.abs(z - depth) <= CONSISTENT_DEPTH * depth), u, v

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from in2n_server.engine.geometry import NerfFrame, camera_points, project, ray_lengths, world_points, z_depth
+from in2n_server.engine.geometry import (
+    NerfFrame,
+    camera_points,
+    pixels_in_view,
+    project,
+    ray_lengths,
+    world_points,
+    z_depth,
+)
 from in2n_server.engine.types import CameraSpec
 
 
@@ -66,3 +74,12 @@ def test_a_ray_on_the_optical_axis_has_unit_length() -> None:
     assert lengths.shape == (3, 5)
     assert lengths[1, 2] == 1.0 and lengths.min() == 1.0
     assert np.isclose(lengths[0, 0], np.sqrt((2 / 5) ** 2 + (1 / 5) ** 2 + 1))
+
+
+def test_pixels_in_view_floor_to_the_pixel_and_zero_what_falls_outside() -> None:
+    u = np.array([0.0, 3.99, 4.0, -0.01, 1.5])
+    v = np.array([0.0, 2.5, 1.0, 1.0, 1.5])
+    z = np.array([1.0, 1.0, 1.0, 1.0, -1.0])  # the last is behind the camera
+    col, row, inside = pixels_in_view(u, v, z, width=4, height=3)
+    assert inside.tolist() == [True, True, False, False, False]
+    assert col.tolist() == [0, 3, 0, 0, 0] and row.tolist() == [0, 2, 0, 0, 0]
