@@ -90,25 +90,18 @@ def train_base(
 
 
 def edited_with_reference(
-    pair: ScenePair, workdir: Path, config: FusionConfig, held_out: HeldOut, log: Log
+    pair: ScenePair,
+    workdir: Path,
+    config: FusionConfig,
+    held_out: HeldOut,
+    log: Log,
+    schedule: str = "rolling",
 ) -> EditSession:
-    """The pair's original scene reconstructed, then edited by the rolling IDU with the reference editor
-    (its default degradations): the edited NeRF the export benchmarks start from."""
+    """The pair's original scene reconstructed, then edited by `schedule` with the reference editor (its
+    default degradations; the exact edits for "ceiling"): the edited NeRF the export benchmarks start from."""
     train_base(pair, workdir / "base", config, held_out, log)
-    _, originals = load_dataset(pair.train_dir)
-    _, targets = load_dataset(pair.train_edited_dir)
-    params = schedule_params("rolling", len(originals), config)
-    editor = ReferenceEditor(
-        targets, originals, ReferenceEditorSettings(seed=config.seed), diffusion_steps=params.diffusion_steps
-    )
-    session = EditSession.create(
-        pair.train_dir,
-        workdir / "edit",
-        params,
-        editor=editor,
-        device=config.device,
-        base_checkpoint=workdir / "base",
-    )
+    settings = ReferenceEditorSettings(seed=config.seed)
+    session, _, _ = start_edit(pair, schedule, config, settings, workdir / "base", workdir / "edit")
     for _ in range(config.edit_steps):
         session.step()
     return session

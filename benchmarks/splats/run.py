@@ -12,6 +12,7 @@ makes exactly these), and its time counts them.
 
     .venv/bin/python -m benchmarks.splats.run [--scenes object tabletop] [--size 64 --views 24 --steps 800]
         [--points 50000] [--refine-steps 300] [--no-edited-pair] [--reuse]
+        [--edit-schedule rolling|ceiling] [--edit-steps 300] [--name splats]
         [--blender .venv-blender-5.3/bin/python]
 
 Writes benchmarks/results/splats.json and splats.png (rows: Blender's render, NeRF, splats, splats as
@@ -91,13 +92,15 @@ def measure(scene: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 def measure_edited_pair(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """The fusion benchmark's `object` pair after its IDU run (rolling, reference editor, its default
-    settings): the edited NeRF against Blender's render of the edited scene."""
+    settings; or `--edit-schedule ceiling`, the edited views exactly): the edited NeRF against Blender's
+    render of the edited scene."""
     pair = render_scene_pair("object", RESULTS / "cache")
     held_out = HeldOut(pair)
     session = reused(work / "edit", args)
     if session is None:
         shutil.rmtree(work, ignore_errors=True)
-        session = edited_with_reference(pair, work, FusionConfig(seed=args.seed), held_out, print)
+        config = FusionConfig(seed=args.seed, edit_steps=args.edit_steps)
+        session = edited_with_reference(pair, work, config, held_out, print, args.edit_schedule)
         session.save()
     cameras_json = pair.heldout_edited_dir / "transforms.json"
     return score(
@@ -221,6 +224,16 @@ def main(argv: list[str] | None = None) -> None:
         help="also the fusion benchmark's object pair after its IDU run (rolling, reference editor)",
     )
     parser.add_argument(
+        "--edit-schedule",
+        choices=("rolling", "ceiling"),
+        default="rolling",
+        help="the edited pair's edit: the rolling IDU with the reference editor, or the edited views exactly",
+    )
+    parser.add_argument(
+        "--edit-steps", type=int, default=FusionConfig.edit_steps, help="the edited pair's IDU steps"
+    )
+    parser.add_argument("--name", default="splats", help="file stem of the results JSON and picture")
+    parser.add_argument(
         "--reuse",
         action="store_true",
         help="open the sessions an earlier run (same settings) saved instead of training them again",
@@ -235,14 +248,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for splats.json and splats.png")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    results = [measure_edited_pair(args, CACHE / "splats" / "object-edited")] if args.edited_pair else []
+    edited_work = CACHE / "splats" / f"object-edited-{args.edit_schedule}-{args.edit_steps}"
+    results = [measure_edited_pair(args, edited_work)] if args.edited_pair else []
     results += [measure(scene, args, CACHE / "splats" / scene) for scene in args.scenes]
     args.out.mkdir(parents=True, exist_ok=True)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"}
     plain = [{k: v for k, v in r.items() if k not in ("images", "references")} for r in results]
-    (args.out / "splats.json").write_text(json.dumps({"settings": settings, "results": plain}, indent=1))
-    plot(results, args.out / "splats.png")
-    print(f"wrote {args.out / 'splats.json'} and {args.out / 'splats.png'}")
+    json_path, png_path = args.out / f"{args.name}.json", args.out / f"{args.name}.png"
+    json_path.write_text(json.dumps({"settings": settings, "results": plain}, indent=1))
+    plot(results, png_path)
+    print(f"wrote {json_path} and {png_path}")
 
 
 if __name__ == "__main__":
