@@ -24,6 +24,19 @@ from .backproject import (
 from .coverage import coverage_views
 from .errors import NO_SURFACE_YET, NothingToExportError
 
+TRUNCATION_VOXELS = 4.0
+"""The TSDF's truncation distance in voxels: the band of signed distance each depth map writes. It is also
+the smallest detached part a fused mesh keeps (`without_specks`, the part's bounding-box diagonal): a part
+no larger than the band the distance field is written in is a stray depth's blob (a mask's edge, a
+floater), not a surface the fusion resolved.
+
+Measured (same sessions, one fusion each, parts kept and completeness at 2% without / with): the
+reconstruction scenes at 64 voxels, `object` 22 / 4 parts, 0.888 / 0.887; `tabletop` 30 / 2, 0.675 / 0.659;
+`room` 20 / 3, 0.898 / 0.896; `artist` 46 / 4, 0.936 / 0.923 (precision 0.964 / 0.977). The masked export
+of a recoloured cube (128 voxels, decimated to 5,000 / 20,000 faces): 48 / 27 and 245 / 28 parts. Half the
+band (2 voxels, about one marching-cubes cell) cost less completeness (`tabletop` 0.666) but left the
+cube's 48 parts at 5,000 faces."""
+
 
 def tsdf_mesh(
     session: Any,
@@ -86,7 +99,7 @@ def fuse(
     volume = o3d.pipelines.integration.UniformTSDFVolume(
         length=length,
         resolution=resolution,
-        sdf_trunc=4.0 * voxel,
+        sdf_trunc=TRUNCATION_VOXELS * voxel,
         color_type=o3d.pipelines.integration.TSDFVolumeColorType.RGB8,
         origin=low.astype(np.float64).reshape(3, 1),
     )
@@ -113,6 +126,7 @@ def fuse(
     mesh = mesh.crop(o3d.geometry.AxisAlignedBoundingBox(low, high))
     if not isinstance(region, Crop) or region.radius is not None:
         mesh.remove_vertices_by_mask(~region.inside(np.asarray(mesh.vertices)))
+    mesh = without_specks(mesh, TRUNCATION_VOXELS * voxel)
     vertices = np.asarray(mesh.vertices, np.float64)
     faces = np.asarray(mesh.triangles, np.int64)
     colors = np.asarray(mesh.vertex_colors, np.float64)
@@ -121,3 +135,23 @@ def fuse(
             "TSDF fusion found no surface; let the job train longer or lower the resolution"
         )
     return vertices, faces, colors if len(colors) == len(vertices) else np.full_like(vertices, 0.7)
+
+
+def without_specks(mesh: Any, min_extent: float) -> Any:
+    """The open3d mesh less its detached parts whose bounding box's diagonal is under `min_extent` (the
+    largest part is always kept). Fusing masked or noisy depth leaves hundreds of such specks around the
+    surface (measured: 351 parts beside one cube, 4.8% of its faces), and decimation keeps them as loose
+    triangles."""
+    if len(mesh.triangles) == 0:
+        return mesh
+    part_of_face, faces_per_part, _ = (np.asarray(a) for a in mesh.cluster_connected_triangles())
+    corners = np.asarray(mesh.vertices)[np.asarray(mesh.triangles)]  # [F, 3, 3]
+    low = np.full((len(faces_per_part), 3), np.inf)
+    high = np.full((len(faces_per_part), 3), -np.inf)
+    np.minimum.at(low, part_of_face, corners.min(axis=1))
+    np.maximum.at(high, part_of_face, corners.max(axis=1))
+    keep = np.linalg.norm(high - low, axis=1) >= min_extent
+    keep[np.argmax(faces_per_part)] = True
+    mesh.remove_triangles_by_mask(~keep[part_of_face])
+    mesh.remove_unreferenced_vertices()
+    return mesh

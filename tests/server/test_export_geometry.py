@@ -19,7 +19,7 @@ from in2n_server.engine.geometry import camera_points
 from in2n_server.engine.types import CameraSpec, RenderResult
 from in2n_server.export.backproject import backproject, resize_mask, surface_pixels
 from in2n_server.export.errors import MasksMissingError
-from in2n_server.export.mesh import tsdf_mesh
+from in2n_server.export.mesh import tsdf_mesh, without_specks
 from in2n_server.export.pointcloud import point_cloud
 from in2n_server.export.texture_bake import srgb_to_linear
 from in2n_server.export.writers import SCENE_TO_GLTF, mesh_bytes, point_cloud_ply
@@ -154,6 +154,34 @@ def test_mesh_formats_keep_vertex_colours(file_format: str) -> None:
     assert (
         np.asarray(loaded.visual.vertex_colors)[:, :3].tolist() == (stored * 255 + 0.5).astype(int).tolist()
     )
+
+
+def test_without_specks_drops_detached_parts_smaller_than_the_band() -> None:
+    """Three detached spheres, each its own colour: a resolved one of diagonal 2·√3·0.3 ≈ 1.04 stays
+    beside the largest, a speck of diagonal ≈ 0.17 goes; colours stay with their vertices."""
+    import open3d as o3d
+
+    parts = [(np.zeros(3), 1.0, (1.0, 0.0, 0.0)), ((3.0, 0, 0), 0.3, (0.0, 1.0, 0.0))]
+    parts.append(((0, 3.0, 0), 0.05, (0.0, 0.0, 1.0)))
+    mesh = o3d.geometry.TriangleMesh()
+    for centre, radius, colour in parts:
+        sphere = trimesh.creation.icosphere(subdivisions=2, radius=radius)
+        part = o3d.geometry.TriangleMesh(
+            o3d.utility.Vector3dVector(sphere.vertices + np.asarray(centre)),
+            o3d.utility.Vector3iVector(sphere.faces),
+        )
+        part.paint_uniform_color(colour)
+        mesh += part
+    kept = without_specks(mesh, min_extent=0.5)
+    vertices, colours = np.asarray(kept.vertices), np.asarray(kept.vertex_colors)
+    assert len(kept.triangles) == 2 * 320 and len(vertices) == 2 * 162
+    assert np.all(vertices[:, 1] < 1.5)  # nothing of the speck at y = 3
+    red = colours[:, 0] == 1.0
+    assert np.allclose(np.linalg.norm(vertices[red], axis=1), 1.0, atol=0.02)
+    assert np.allclose(np.linalg.norm(vertices[~red] - [3.0, 0, 0], axis=1), 0.3, atol=0.01)
+    # However large the band, the largest part stays.
+    largest = without_specks(mesh, min_extent=100.0)
+    assert len(largest.triangles) == 320 and np.all(np.asarray(largest.vertex_colors)[:, 0] == 1.0)
 
 
 def test_background_beyond_the_camera_rig_is_cropped_and_not_confirmed() -> None:
