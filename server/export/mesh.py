@@ -93,13 +93,13 @@ def fuse(
     pad = 0.05 * (high - low).max()
     low, high = low - pad, high + pad
     length = float((high - low).max())
-    voxel = length / resolution
+    band = TRUNCATION_VOXELS * length / resolution
     # A dense cube over the surface's bounds. (open3d 0.20's ScalableTSDFVolume integrates nothing on
     # this build, so the uniform volume it is: `resolution` <= 256 keeps it under ~400 MB.)
     volume = o3d.pipelines.integration.UniformTSDFVolume(
         length=length,
         resolution=resolution,
-        sdf_trunc=TRUNCATION_VOXELS * voxel,
+        sdf_trunc=band,
         color_type=o3d.pipelines.integration.TSDFVolumeColorType.RGB8,
         origin=low.astype(np.float64).reshape(3, 1),
     )
@@ -126,7 +126,7 @@ def fuse(
     mesh = mesh.crop(o3d.geometry.AxisAlignedBoundingBox(low, high))
     if not isinstance(region, Crop) or region.radius is not None:
         mesh.remove_vertices_by_mask(~region.inside(np.asarray(mesh.vertices)))
-    mesh = without_specks(mesh, TRUNCATION_VOXELS * voxel)
+    mesh = without_specks(mesh, band)
     vertices = np.asarray(mesh.vertices, np.float64)
     faces = np.asarray(mesh.triangles, np.int64)
     colors = np.asarray(mesh.vertex_colors, np.float64)
