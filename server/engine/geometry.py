@@ -17,6 +17,9 @@ from .types import CameraSpec
 
 DEPTH_AGREEMENT = 0.03
 """Two views see the same surface point when their z-depths of it differ by at most this share."""
+MOVED_DEPTH = 2 * DEPTH_AGREEMENT
+"""A surface within this share of a pixel's captured depth is the captured surface; farther, the edit moved it
+(the depth loss's release, engine/moved_surface.py, and the exports' snap to captured depth alike)."""
 BOUNDS_KEY = "in2n_bounds"
 BOUNDS_MARGIN = 0.05
 """The box around the true surfaces grows by this share of its diagonal on every side."""

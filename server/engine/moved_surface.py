@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .geometry import DEPTH_AGREEMENT
+from .geometry import MOVED_DEPTH
 from .types import CameraSpec
 
 PARTNERS = 6
@@ -41,8 +41,6 @@ SWEEP_DEPTHS = 32
 """Depths tried along each ray besides the captured one, spaced evenly in inverse depth."""
 DEPTH_RANGE = (0.5, 1.5)
 """The sweep spans this factor of the view's nearest and farthest captured depth."""
-MOVED_DEPTH = 2 * DEPTH_AGREEMENT
-"""Depths within this share of the captured depth count as the captured surface."""
 MATCH_COST = 0.12
 """Pooled RMS colour difference (over white, [0, 1] units) at or below which a depth explains a pixel."""
 COST_MARGIN = 0.05

@@ -325,9 +325,7 @@ class EditSession:
         datamanager = self.pipeline.datamanager
         if datamanager.edit_masks is None:
             return None
-        frames = read_transforms(self.workdir / "dataset")["frames"]
-        names = [Path(p).name for p in datamanager.train_dataparser_outputs.image_filenames]
-        row = names.index(Path(frames[index]["file_path"]).name)  # nerfstudio sorts frames by file name
+        row = self._dataset_row(index)
         with self._lock:
             mask = datamanager.edit_masks[row, ..., 0].cpu() >= 0.5
             region = datamanager.grow_region(row).cpu()
@@ -339,6 +337,29 @@ class EditSession:
                     datamanager.current_image(row)[..., 3].float().cpu(),
                 )
         return mask.numpy()
+
+    def held_depth(self, index: int) -> np.ndarray | None:
+        """Training camera `index`'s captured z-depth where it still holds ([H, W] float32, scene units, at
+        the prepared size): 0 where the capture hit nothing and where an edit released it (its shape
+        changed there, engine/edit_alpha.py and engine/moved_surface.py); None when the scene has no depth.
+
+        The same pixels the depth loss supervises: what the NeRF was told the surface is.
+        """
+        datamanager = self.pipeline.datamanager
+        depths = datamanager.image_batch.get("depth_image")
+        if depths is None:
+            return None
+        row = self._dataset_row(index)
+        with self._lock:
+            depth = depths[row, ..., 0].float().cpu().numpy()
+            released = datamanager.depth_released_pixels(row).cpu().numpy()
+        return np.where(released, 0.0, self.nerf_frame.to_scene_length(depth)).astype(np.float32)
+
+    def _dataset_row(self, index: int) -> int:
+        """The datamanager's row of training camera `index` (nerfstudio sorts the frames by file name)."""
+        frames = read_transforms(self.workdir / "dataset")["frames"]
+        names = [Path(p).name for p in self.pipeline.datamanager.train_dataparser_outputs.image_filenames]
+        return names.index(Path(frames[index]["file_path"]).name)
 
     def _emit(self, kind: str, **data: Any) -> None:
         if self.on_event is not None:

@@ -7,12 +7,13 @@ nerfstudio normalisation has to be undone here (the engine already undid it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from ..engine.geometry import DEPTH_AGREEMENT, pixels_in_view, project, world_points
+from ..engine.depth_maps import nearest_pixels, resampled_depth
+from ..engine.geometry import DEPTH_AGREEMENT, MOVED_DEPTH, pixels_in_view, project, world_points
 from ..engine.types import CameraSpec, RenderResult
 from .errors import MasksMissingError
 
@@ -120,14 +121,17 @@ def session_masks(session: Any, count: int) -> list[np.ndarray]:
     return masks
 
 
+def session_held_depths(session: Any, count: int) -> list[np.ndarray | None]:
+    """Each training view's captured depth where it still holds (`EditSession.held_depth`; None: none)."""
+    return [session.held_depth(index) for index in range(count)]
+
+
 def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
     """`mask` [h, w] at another size, nearest neighbour on pixel centres (a render may be scaled)."""
     mask = np.asarray(mask, dtype=bool)
     if mask.shape == (height, width):
         return mask
-    rows = ((np.arange(height) + 0.5) * mask.shape[0] / height).astype(np.int64)
-    cols = ((np.arange(width) + 0.5) * mask.shape[1] / width).astype(np.int64)
-    rows, cols = np.minimum(rows, mask.shape[0] - 1), np.minimum(cols, mask.shape[1] - 1)
+    rows, cols = nearest_pixels(mask.shape[0], height), nearest_pixels(mask.shape[1], width)
     return mask[rows[:, None], cols[None, :]]
 
 
@@ -154,15 +158,22 @@ def surface_views(
     region: Region,
     min_accumulation: float = MIN_ACCUMULATION,
     masks: list[np.ndarray] | None = None,
+    held: list[np.ndarray | None] | None = None,
 ) -> list[SurfaceView]:
     """Render every camera and keep the opaque, in-region pixels that other views agree with.
 
-    `masks` (aligned with `cameras`, each at its view's own size) keep only the pixels they cover; they
-    apply after the agreement, so a masked surface's edge is confirmed by the whole scene's geometry.
+    `held` (aligned with `cameras`; `session_held_depths`) puts the pixels that show their captured surface
+    on it (`on_captured_surface`) before the agreement. `masks` (aligned with `cameras`, each at its view's
+    own size) keep only the pixels they cover; they apply after the agreement, so a masked surface's edge is
+    confirmed by the whole scene's geometry.
     """
-    if masks is not None and len(masks) != len(cameras):
-        raise ValueError(f"{len(masks)} masks for {len(cameras)} cameras")
+    for name, given in (("masks", masks), ("held depths", held)):
+        if given is not None and len(given) != len(cameras):
+            raise ValueError(f"{len(given)} {name} for {len(cameras)} cameras")
     views = rendered_views(session, cameras, region, min_accumulation)
+    for view, depth in zip(views, held if held is not None else [None] * len(views), strict=True):
+        if depth is not None:
+            on_captured_surface(view, depth)
     for view, agreed in zip(views, multi_view_agreement(views), strict=True):
         view.keep &= agreed
     if masks is not None:
@@ -171,6 +182,26 @@ def surface_views(
             view.keep &= inside
             view.candidate &= inside
     return views
+
+
+def on_captured_surface(view: SurfaceView, held: np.ndarray) -> None:
+    """Put the view's kept pixels that show their captured surface exactly on it (in place).
+
+    A NeRF's depth is a blurred estimate: on a small object seen by few pixels it strays by a few pixel
+    footprints, and the fused mesh tears there. Where the capture's exact depth still holds (`held`, the
+    pixels the depth loss supervises; 0 elsewhere) and the NeRF's surface lies within MOVED_DEPTH of it, the
+    NeRF shows that same surface, so its point is the captured one. Where the NeRF's surface is farther
+    (an edit moved it and the release missed it), where the capture hit nothing (a grown shape) or where an
+    edit released the depth, the NeRF's own depth stays. Opacity still decides which pixels are surface.
+    """
+    camera = view.camera
+    captured = resampled_depth(held, camera.height, camera.width, DEPTH_AGREEMENT).astype(np.float64)
+    depth = np.asarray(view.render.depth, np.float64).reshape(camera.height, camera.width)
+    same = view.keep & (captured > 0) & (np.abs(depth - captured) <= MOVED_DEPTH * captured)
+    if not same.any():
+        return
+    view.world = np.where(same[..., None], world_points(camera, captured), view.world)
+    view.render = replace(view.render, depth=np.where(same, captured, depth).astype(np.float32))
 
 
 def rendered_views(

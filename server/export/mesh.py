@@ -17,6 +17,7 @@ from .backproject import (
     Region,
     SurfaceView,
     scaled_cameras,
+    session_held_depths,
     session_masks,
     session_region,
     surface_views,
@@ -73,7 +74,8 @@ def fusion_views(
     longest = max(max(c.width, c.height) for c in cameras)
     cameras = scaled_cameras(cameras, max(1.0, min(2.0 * resolution, 512) / longest))
     region = session_region(session, crop)
-    views = surface_views(session, cameras, region, min_accumulation, masks=masks)
+    held = session_held_depths(session, len(cameras))
+    views = surface_views(session, cameras, region, min_accumulation, masks=masks, held=held)
     if masks is None and any(view.keep.any() for view in views):  # masks exist for the training views only
         views += coverage_views(session, views, region)
     return views, region

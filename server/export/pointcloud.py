@@ -7,7 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from .backproject import SurfaceView, scaled_cameras, session_masks, session_region, surface_views
+from .backproject import (
+    SurfaceView,
+    scaled_cameras,
+    session_held_depths,
+    session_masks,
+    session_region,
+    surface_views,
+)
 from .coverage import coverage_views
 from .errors import NO_SURFACE_YET, NothingToExportError
 
@@ -49,11 +56,12 @@ def sized_surface_views(
     masks = session_masks(session, len(cameras)) if masked_only else None
     pixels = sum(camera.width * camera.height for camera in cameras)
     scale = float(np.clip(math.sqrt(1.5 * num_points / max(pixels, 1)), 1 / 8, 8.0))
-    views = surface_views(session, scaled_cameras(cameras, scale), region, masks=masks)
+    held = session_held_depths(session, len(cameras))
+    views = surface_views(session, scaled_cameras(cameras, scale), region, masks=masks, held=held)
     kept = kept_count(views)
     if 0 < kept < 0.75 * num_points and scale < 8.0:  # far fewer opaque pixels: once larger
         scale = float(min(8.0, scale * math.sqrt(1.5 * num_points / kept)))
-        views = surface_views(session, scaled_cameras(cameras, scale), region, masks=masks)
+        views = surface_views(session, scaled_cameras(cameras, scale), region, masks=masks, held=held)
     if kept_count(views) == 0:
         raise NothingToExportError(NO_SURFACE_YET)
     if masks is None:  # masks exist for the training views only: a masked export keeps to them

@@ -20,6 +20,8 @@ from PIL import Image
 
 from in2n_server.engine import datamanager as datamanager_module
 from in2n_server.engine import workdir as layout
+from in2n_server.engine.dataset import DEPTH_KEY, read_transforms
+from in2n_server.engine.depth_maps import read_depth_map
 from in2n_server.engine.edit_hull import in_hull
 from in2n_server.engine.model import (
     ALPHA_FREE_KEY,
@@ -116,6 +118,8 @@ def grown(capture: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
         resumed.pipeline.datamanager.depth_released_pixels(i).clone() for i in range(4)
     ]
     record["resumed_stored"] = [resumed.pipeline.datamanager.current_image(i).clone() for i in range(4)]
+    record["held"] = [resumed.held_depth(i) for i in range(4)]
+    record["image_names"] = list(resumed.pipeline.datamanager.train_dataparser_outputs.image_filenames)
     return record
 
 
@@ -160,6 +164,23 @@ def test_the_depth_loss_lets_go_only_where_an_edited_view_changed_shape(grown: d
     depth = supervised_depth(batch, "cpu")[..., 0]
     assert torch.all(depth[released] == 0)  # 0: unknown, no loss (model.relative_depth_loss)
     assert torch.equal(depth[~released], batch["depth_image"][..., 0][~released])
+
+
+def test_the_held_depth_is_the_captured_depth_less_what_the_edit_released(grown: dict) -> None:
+    """What the exports snap to (`EditSession.held_depth`): the capture's depth in scene units, 0 where it
+    hit nothing and where the depth loss lets go; per training camera, which nerfstudio may order
+    differently from the datamanager's rows."""
+    dataset = grown["workdir"] / "dataset"
+    frames = read_transforms(dataset)["frames"]
+    rows = {Path(name).name: row for row, name in enumerate(grown["image_names"])}
+    for index, frame in enumerate(frames):
+        captured = read_depth_map(dataset / frame[DEPTH_KEY])
+        released = grown["resumed_released"][rows[Path(frame["file_path"]).name]].numpy()
+        held = grown["held"][index]
+        assert held.shape == captured.shape and held.dtype == np.float32
+        np.testing.assert_allclose(held[~released], captured[~released], rtol=1e-5)
+        assert np.all(held[released] == 0)
+    assert any(released.any() for released in grown["resumed_released"][:2])
 
 
 def test_a_resumed_session_keeps_the_grow_regions_and_the_edited_alpha(grown: dict) -> None:

@@ -73,6 +73,9 @@ class BoxRoom:
     def view_mask(self, index: int) -> np.ndarray | None:
         return None
 
+    def held_depth(self, index: int) -> np.ndarray | None:
+        return None
+
 
 def distance_to_box(points: np.ndarray) -> np.ndarray:
     """How far each point inside the box is from its nearest face."""

@@ -196,6 +196,9 @@ class FlatView:
     def view_mask(self, index: int) -> None:
         return None
 
+    def held_depth(self, index: int) -> np.ndarray | None:
+        return None
+
 
 def test_a_flat_view_gives_hand_computed_gaussians(monkeypatch: pytest.MonkeyPatch) -> None:
     """8 x 8 pixels at depth 4, focal 100: footprint 0.04; inner pixels 0.45 of it, the image's border
