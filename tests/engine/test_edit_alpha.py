@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import torch
 
-from in2n_server.engine.edit_alpha import KEY_HIGH, KEY_LOW, edited_mask, key_edit, over_background
+from in2n_server.engine.edit_alpha import KEY_HIGH, KEY_LOW, edited_mask, key_edit, over_background, reshaped
 from in2n_server.engine.model import ALPHA_FREE_KEY, In2NModel
-from in2n_server.engine.regions import GrowRegion
+from in2n_server.engine.regions import GrowRegion, dilate
 
 H = W = 16
 PURPLE = torch.tensor([0.5, 0.1, 0.7])
@@ -197,3 +197,26 @@ def test_alpha_free_rays_are_compared_over_the_background_whatever_their_opacity
         model, {"rgb": torch.zeros(2, 3), "accumulation": torch.zeros(2, 1)}, batch
     )
     assert (pred[1] - gt[1]).abs().max() > 0.01  # empty against an opaque white target on a random background
+
+
+def test_the_depth_lets_go_where_solid_pixels_change_not_where_a_soft_edge_is_keyed_differently() -> None:
+    """A recolour whose key gives the captured silhouette's anti-aliased edge another coverage changes no
+    shape: nothing is released. A shape that grows turns empty pixels into surface: released there and up
+    to the margin around, inside the region."""
+    original = _with_square(_empty_view(), slice(5, 11), slice(5, 11), GREEN)
+    original[11, 5:11, 3] = 0.4  # the soft bottom edge, as Blender's anti-aliasing leaves it
+    grow = GrowRegion(original[..., 3] > 0, 2)
+    free = torch.zeros(H, W, dtype=torch.bool)
+    rekeyed = original[..., 3].clone()
+    rekeyed[11, 5:11] = 0.9  # the recolour's key of that edge
+    assert not reshaped(original[..., 3], rekeyed, free, grow).any()
+    grown = rekeyed.clone()
+    grown[5:11, 11] = 1.0  # one more column of surface, where the view was empty
+    released = reshaped(original[..., 3], grown, free, grow)
+    assert torch.equal(released, dilate(_box(slice(5, 11), slice(11, 12)), 2) & grow.region())
+    edge_free = free.clone()
+    edge_free[11, 5:11] = True  # the light soft edge keyed like background: undecided, still no shape change
+    assert not reshaped(original[..., 3], rekeyed, edge_free, grow).any()
+    cut = edge_free.clone()
+    cut[10, 5] = True  # a covered pixel left undecided: the edit may have cut it away
+    assert reshaped(original[..., 3], rekeyed, cut, grow)[10, 5]
